@@ -1,0 +1,112 @@
+"""The public convolution entry point: validation, padding, engine dispatch."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from convcli.core.border import pad_image, resolve_border
+from convcli.core.engines import ENGINES, choose_engine
+from convcli.core.geometry import PaddingSpec, PairSpec, resolve_geometry
+from convcli.errors import ParameterError
+
+METHODS: tuple[str, ...] = ("auto", *ENGINES)
+
+
+def _as_image(image: ArrayLike) -> NDArray[np.float32]:
+    array = np.asarray(image)
+    if array.ndim not in (2, 3):
+        raise ParameterError(f"`image` must be a 2-D (H, W) or 3-D (H, W, C) array, got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ParameterError(f"`image` must not be empty, got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ParameterError(f"`image` must hold numbers, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise ParameterError("`image` must be real, got a complex array")
+    return array.astype(np.float32, copy=False)
+
+
+def _as_kernel(kernel: ArrayLike) -> NDArray[np.float32]:
+    try:
+        array = np.asarray(kernel, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"`kernel` must be a 2-D array of numbers: {exc}") from exc
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ParameterError(f"`kernel` must be a non-empty 2-D array, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ParameterError("`kernel` must hold finite numbers only (no NaN or infinity)")
+    return array.astype(np.float32)
+
+
+def convolve(
+    image: ArrayLike,
+    kernel: ArrayLike,
+    *,
+    padding: PaddingSpec = "same",
+    border: str = "reflect",
+    border_value: float = 0.0,
+    stride: PairSpec = 1,
+    dilation: PairSpec = 1,
+    flip: bool = False,
+    method: str = "auto",
+) -> NDArray[np.float32]:
+    """Filter an image with a 2-D kernel; cross-correlation unless ``flip=True``.
+
+    Parameters
+    ----------
+    image
+        ``(H, W)`` or ``(H, W, C)`` array of any real dtype. Each channel is filtered on its
+        own with the same kernel (depthwise).
+    kernel
+        2-D array ``(kh, kw)``, odd or even sized.
+    padding
+        ``"same"`` (output ``H x W`` at stride 1; an even kernel's extra row/column is padded
+        bottom/right, as in PyTorch), ``"valid"`` (no padding), ``"full"``, an int for every
+        side, ``(rows, cols)`` or ``(top, bottom, left, right)``.
+    border
+        How padded pixels are made up: ``reflect`` (default; ``cb|abc``), ``symmetric``
+        (``ba|abc``), ``edge`` (``aa|abc``), ``wrap`` (``bc|abc``), ``zero`` or ``constant``
+        (``border_value``).
+    stride, dilation
+        An int or ``(row, col)`` pair, each >= 1.
+    flip
+        ``False`` computes cross-correlation, ``out[r, c] = sum(x[r+i, c+j] * k[i, j])``, like
+        PyTorch ``conv2d`` and OpenCV ``filter2D``. ``True`` flips the kernel first, which is
+        true convolution as in ``scipy.ndimage.convolve``.
+    method
+        ``"auto"`` or the name of an engine in :data:`convcli.core.engines.ENGINES`.
+
+    Returns
+    -------
+    float32 array of shape ``(Ho, Wo)`` or ``(Ho, Wo, C)`` with
+    ``Ho = floor((H + pad_top + pad_bottom - dilation * (kh - 1) - 1) / stride) + 1``.
+
+    Examples
+    --------
+    One bright pixel shows the difference: correlation paints the kernel mirrored, convolution
+    paints it as written.
+
+    >>> x = np.zeros((3, 3)); x[1, 1] = 1
+    >>> k = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    >>> convolve(x, k, border="zero").astype(int)
+    array([[9, 8, 7],
+           [6, 5, 4],
+           [3, 2, 1]])
+    >>> convolve(x, k, border="zero", flip=True).astype(int)
+    array([[1, 2, 3],
+           [4, 5, 6],
+           [7, 8, 9]])
+    """
+    pixels = _as_image(image)
+    weights = _as_kernel(kernel)
+    mode = resolve_border(border)
+    if not np.isfinite(border_value):
+        raise ParameterError(f"`border_value` must be a finite number, got {border_value!r}")
+    if method not in METHODS:
+        raise ParameterError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    if flip:
+        weights = np.ascontiguousarray(weights[::-1, ::-1])
+    geometry = resolve_geometry(pixels.shape[:2], weights.shape, padding, stride, dilation)  # type: ignore[arg-type]
+    padded = pad_image(pixels, geometry.pad, mode, border_value)
+    engine = choose_engine(weights, geometry, method)
+    return engine(padded, weights, geometry)

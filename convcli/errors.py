@@ -1,0 +1,48 @@
+"""The exception tree shared by every convcli module, and the exit codes the CLI maps them to.
+
+Library code raises these with the offending file or parameter and the cause; only the command
+line turns them into a one-line message and an exit status.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of the ``convcli`` command (documented in the README)."""
+
+    OK = 0
+    FAILURE = 1  # a runtime failure: unreadable input, not an image, cannot write output
+    USAGE = 2  # bad option value, unknown or malformed kernel
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+class ConvcliError(Exception):
+    """Base class of every error convcli raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+
+class ParameterError(ConvcliError, ValueError):
+    """An argument or option value is out of range or malformed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class KernelError(ConvcliError):
+    """A kernel name is unknown or a kernel file is malformed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ImageError(ConvcliError):
+    """An input image cannot be read or decoded."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class OutputError(ConvcliError):
+    """An output image cannot be encoded or written."""
+
+    exit_code = ExitCode.FAILURE
