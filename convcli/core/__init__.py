@@ -6,7 +6,7 @@ This package imports numpy only (never PIL, typer or rich).
 
 from convcli.core.border import BORDER_ALIASES, BORDER_MODES, pad_image, resolve_border
 from convcli.core.convolve import METHODS, convolve
-from convcli.core.geometry import Geometry, output_size, resolve_geometry, resolve_padding, resolve_pair
+from convcli.core.geometry import Geometry, centre_indices, output_size, resolve_geometry, resolve_padding, resolve_pair
 from convcli.core.mapping import OUTPUT_MODES, map_to_uint8
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "METHODS",
     "OUTPUT_MODES",
     "Geometry",
+    "centre_indices",
     "convolve",
     "map_to_uint8",
     "output_size",

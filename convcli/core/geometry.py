@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
 
+import numpy as np
+from numpy.typing import NDArray
+
 from convcli.errors import ParameterError
 
 PaddingSpec = str | int | Sequence[int]
@@ -152,3 +155,22 @@ def resolve_geometry(
         output_size(width, pad[2], pad[3], kernel_shape[1], strides[1], dilations[1]),
     )
     return Geometry(pad=pad, stride=strides, dilation=dilations, kernel_shape=kernel_shape, out_shape=out)
+
+
+def centre_indices(geometry: Geometry, image_shape: tuple[int, int]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """For each output row and column, the input row/column under the kernel's centre tap.
+
+    Used to carry per-pixel data that is not filtered (an alpha channel) through the same
+    padding, stride and dilation; positions in the padding are clamped to the nearest edge.
+
+    >>> g = resolve_geometry((5, 5), (3, 3), "valid", 2, 1)
+    >>> [a.tolist() for a in centre_indices(g, (5, 5))]
+    [[1, 3], [1, 3]]
+    """
+    result = []
+    for axis in (0, 1):
+        extent = geometry.dilation[axis] * (geometry.kernel_shape[axis] - 1)
+        first = extent // 2 - geometry.pad[2 * axis]
+        positions = np.arange(geometry.out_shape[axis]) * geometry.stride[axis] + first
+        result.append(np.clip(positions, 0, image_shape[axis] - 1))
+    return result[0], result[1]

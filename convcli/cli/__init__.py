@@ -1,0 +1,104 @@
+"""The ``convcli`` command line.
+
+:func:`main` owns error handling: it runs the Typer app without Click's standalone mode and
+turns every expected error into one line on stderr and an exit code (see
+:class:`convcli.errors.ExitCode`); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+from convcli import __version__
+from convcli.errors import ConvcliError, ExitCode
+
+PROG = "convcli"
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a tool killed by SIGPIPE reports
+
+
+def error_line(message: str) -> None:
+    """Print one error line on stderr."""
+    message = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.flush()
+
+
+_quiet = False
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    if _quiet:
+        return
+    text = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: warning: {text}\n")
+
+
+def _usage_errors() -> tuple[type[Exception], type[Exception]]:
+    try:
+        from typer._click.exceptions import ClickException, UsageError
+    except ImportError:  # typer releases that depend on click instead of vendoring it
+        from click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
+    return ClickException, UsageError
+
+
+def _silence_stdout() -> None:
+    # After EPIPE, flushing stdout at exit would raise again; point it at /dev/null instead.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):  # answered before importing Typer, for fast scripts
+        sys.stdout.write(f"{PROG} {__version__}\n")
+        return ExitCode.OK
+    debug = "--debug" in args or os.environ.get("CONVCLI_DEBUG") == "1"
+    global _quiet
+    _quiet = "--quiet" in args or "-q" in args
+    warnings.showwarning = _show_warning
+    try:
+        from typer.main import get_command
+
+        from convcli.cli.app import app
+
+        ClickException, UsageError = _usage_errors()
+        command = get_command(app)
+        try:
+            result = command.main(args=args, prog_name=PROG, standalone_mode=False)
+        except UsageError as exc:
+            if debug:
+                raise
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            error_line(f"{exc.format_message()}{hint}")
+            return ExitCode.USAGE
+        except ClickException as exc:
+            if debug:
+                raise
+            error_line(exc.format_message())
+            return int(getattr(exc, "exit_code", 1))
+        code = result if isinstance(result, int) else ExitCode.OK
+        return int(code)
+    except ConvcliError as exc:
+        if debug:
+            raise
+        error_line(str(exc))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+    except MemoryError:
+        if debug:
+            raise
+        error_line("out of memory; try a smaller image or kernel")
+        return ExitCode.FAILURE
