@@ -1,0 +1,129 @@
+"""Options shared by the commands that filter images, and their conversion to pipeline options.
+
+Every filtering command takes these options with the same names, so scripts can move between
+commands without relearning them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from convcli.cli.options import PADDING_HELP, checked, parse_pair, parse_padding
+
+if TYPE_CHECKING:
+    from convcli.kernels import Kernel
+    from convcli.pipeline import FilterOptions, OutputOptions
+
+
+class OutputMode(str, Enum):
+    """How float responses become 8-bit pixels."""
+
+    clip = "clip"
+    abs = "abs"
+    normalize = "normalize"
+
+
+KernelOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--kernel",
+        "-k",
+        help=(
+            "Kernel name (sobel), name with parameters (gaussian:sigma=2) or a .toml file. "
+            "Repeat to apply several in sequence (in float, rounded once at the end)."
+        ),
+        metavar="NAME|FILE",
+    ),
+]
+PaddingOpt = Annotated[str, typer.Option(help=PADDING_HELP, metavar="MODE|N|R,C|T,B,L,R")]
+BorderOpt = Annotated[
+    str,
+    typer.Option(
+        help="How pixels beyond the edge are made up: reflect (cb|abc), symmetric (ba|abc), edge (aa|abc), "
+        "wrap (bc|abc), zero, constant (--border-value).",
+        metavar="MODE",
+    ),
+]
+BorderValueOpt = Annotated[float, typer.Option(help="Pixel value used by --border constant (0..255 scale).")]
+StrideOpt = Annotated[str, typer.Option(help="Step between output pixels: N or R,C.", metavar="N|R,C")]
+DilationOpt = Annotated[str, typer.Option(help="Spacing between kernel taps: N or R,C.", metavar="N|R,C")]
+FlipOpt = Annotated[
+    bool, typer.Option("--flip", help="Flip the kernel: true convolution instead of cross-correlation.")
+]
+GrayOpt = Annotated[bool, typer.Option("--gray", help="Convert colour input to grayscale first.")]
+OutputModeOpt = Annotated[
+    OutputMode,
+    typer.Option(
+        "--output-mode",
+        "-m",
+        help="Mapping to 8 bits, after --scale and --offset: clip (round, clip to 0..255), abs (|x|: both edge "
+        "polarities), normalize (stretch min..max to 0..255).",
+        case_sensitive=False,
+    ),
+]
+ScaleOpt = Annotated[float, typer.Option(help="Multiply the response before mapping.")]
+OffsetOpt = Annotated[float, typer.Option(help="Add to the response before mapping (128 shows signed responses).")]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); default from the suffix.", metavar="FMT"
+    ),
+]
+QualityOpt = Annotated[int | None, typer.Option(help="JPEG/WebP quality, 1..100 (default 92).", min=1, max=100)]
+CompressLevelOpt = Annotated[
+    int | None, typer.Option(help="PNG compression level, 0..9 (default 1: fast).", min=0, max=9)
+]
+MethodOpt = Annotated[
+    str, typer.Option(help="Convolution engine: auto, or one of the engines the core offers.", metavar="NAME")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+
+def _border(value: str) -> str:
+    from convcli.core.border import resolve_border
+
+    return checked(resolve_border, value, "--border")
+
+
+def filter_options(
+    padding: str, border: str, border_value: float, stride: str, dilation: str, flip: bool, method: str
+) -> FilterOptions:
+    """Check the filtering options and build :class:`~convcli.pipeline.FilterOptions`."""
+    from convcli.core import METHODS
+    from convcli.pipeline import FilterOptions
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"must be one of {', '.join(METHODS)}, got {method!r}", param_hint="--method")
+    return FilterOptions(
+        padding=parse_padding(padding),
+        border=_border(border),
+        border_value=border_value,
+        stride=parse_pair(stride, "--stride"),
+        dilation=parse_pair(dilation, "--dilation"),
+        flip=flip,
+        method=method,
+    )
+
+
+def output_options(
+    mode: OutputMode, scale: float, offset: float, fmt: str | None, quality: int | None, compress_level: int | None
+) -> OutputOptions:
+    """Build :class:`~convcli.pipeline.OutputOptions`; the format name is checked here."""
+    from convcli.images import resolve_format
+    from convcli.pipeline import OutputOptions
+
+    if fmt is not None:
+        fmt = checked(lambda f: resolve_format("-", f), fmt, "--format")
+    return OutputOptions(
+        mode=mode.value, scale=scale, offset=offset, format=fmt, quality=quality, compress_level=compress_level
+    )
+
+
+def load_kernels(specs: list[str]) -> list[Kernel]:
+    """Load every ``--kernel`` before any file is touched, so a typo fails fast."""
+    from convcli.kernels import load_kernel
+
+    return [load_kernel(spec) for spec in specs]

@@ -1,0 +1,24 @@
+"""Shared fixtures and reference implementations for the test suite."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="session")
+def convcli_exe() -> list[str]:
+    """The command that runs convcli: the console script beside this Python, else ``python -m convcli``."""
+    script = Path(sys.executable).parent / "convcli"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "convcli"]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261129)
