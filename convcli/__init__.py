@@ -1,8 +1,11 @@
 """convcli: image convolution from the command line and from Python.
 
 >>> import convcli
->>> convcli.convolve([[0, 0, 0], [0, 1, 0], [0, 0, 0]], [[0, 1], [0, 0]], border="zero").tolist()
-[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+>>> step = [[0, 0, 9, 9]] * 3
+>>> convcli.apply_kernels(step, "sobel-x").tolist()[1]
+[0.0, 36.0, 36.0, 0.0]
+>>> convcli.map_to_uint8(convcli.convolve(step, [[1, 0, -1]], border="edge"))[1].tolist()
+[0, 0, 0, 0]
 """
 
 from __future__ import annotations

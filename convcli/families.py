@@ -163,7 +163,7 @@ def log_matrix(sigma: float, radius: int) -> NDArray[np.float64]:
     Negative at the centre, like the 3x3 ``laplacian`` kernel.
 
     >>> m = log_matrix(1.4, 4)
-    >>> m.shape, bool(m[4, 4] < 0), abs(m.sum()) < 1e-12
+    >>> m.shape, bool(m[4, 4] < 0), bool(abs(m.sum()) < 1e-12)
     ((9, 9), True, True)
     """
     x, y = _grid(radius)

@@ -25,7 +25,7 @@ from convcli.errors import ImageError, OutputError, ParameterError
 STDIO = "-"
 
 # Formats convcli decodes. Anything else (EPS, PDF, PSD, ...) is refused before a decoder runs.
-READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
 # Formats convcli encodes, with the suffixes that select them.
 WRITE_FORMATS: dict[str, tuple[str, ...]] = {
     "PNG": (".png",),

@@ -6,6 +6,7 @@ Nothing here prints; results and warnings go back to the caller (warnings throug
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -115,7 +116,10 @@ def apply_kernels(
     >>> apply_kernels(np.full((4, 4), 10.0), ["box", "sobel"]).max()
     np.float32(0.0)
     """
-    opts = FilterOptions(**{**(options or FilterOptions()).__dict__, **overrides})  # type: ignore[arg-type]
+    try:
+        opts = dataclasses.replace(options or FilterOptions(), **overrides)
+    except TypeError as exc:
+        raise ParameterError(f"unknown filter option: {exc}") from None
     result = np.asarray(pixels, dtype=np.float32)
     for kernel in _resolve(kernels):
         result = apply_kernel(result, kernel, opts)
