@@ -13,7 +13,8 @@ from convcli.errors import ParameterError
 METHODS: tuple[str, ...] = ("auto", *ENGINES)
 
 
-def _as_image(image: ArrayLike) -> NDArray[np.float32]:
+def _check_image(image: ArrayLike) -> NDArray:
+    """Validate an image array without converting its dtype."""
     array = np.asarray(image)
     if array.ndim not in (2, 3):
         raise ParameterError(f"`image` must be a 2-D (H, W) or 3-D (H, W, C) array, got shape {array.shape}")
@@ -23,7 +24,21 @@ def _as_image(image: ArrayLike) -> NDArray[np.float32]:
         raise ParameterError(f"`image` must hold numbers, got dtype {array.dtype}")
     if np.iscomplexobj(array):
         raise ParameterError("`image` must be real, got a complex array")
-    return array.astype(np.float32, copy=False)
+    return array
+
+
+def _as_image(image: ArrayLike) -> NDArray[np.float32]:
+    return _check_image(image).astype(np.float32, copy=False)
+
+
+def _check_common(border: str, border_value: float, method: str) -> str:
+    """Validate the options every entry point shares; return the canonical border name."""
+    mode = resolve_border(border)
+    if not np.isfinite(border_value):
+        raise ParameterError(f"`border_value` must be a finite number, got {border_value!r}")
+    if method not in METHODS:
+        raise ParameterError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    return mode
 
 
 def _as_kernel(kernel: ArrayLike) -> NDArray[np.float32]:
@@ -99,11 +114,7 @@ def convolve(
     """
     pixels = _as_image(image)
     weights = _as_kernel(kernel)
-    mode = resolve_border(border)
-    if not np.isfinite(border_value):
-        raise ParameterError(f"`border_value` must be a finite number, got {border_value!r}")
-    if method not in METHODS:
-        raise ParameterError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
+    mode = _check_common(border, border_value, method)
     if flip:
         weights = np.ascontiguousarray(weights[::-1, ::-1])
     geometry = resolve_geometry(pixels.shape[:2], weights.shape, padding, stride, dilation)  # type: ignore[arg-type]

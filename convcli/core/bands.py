@@ -1,0 +1,165 @@
+"""Filtering in horizontal bands, so that memory stays bounded for large images.
+
+Instead of padding the whole image (a full-size float32 copy), each band of output rows is
+computed from just the input rows it needs, padded on the fly: the border modes are index
+maps (``reflect`` maps row -1 to row 1, ``wrap`` maps it to row H-1, ...), so a band's padded
+rows are one fancy-indexing gather from the image, in its own dtype, converted to float32
+band by band. A uint8 image therefore never exists as a full float32 copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from convcli.core.border import resolve_border
+from convcli.core.convolve import _as_kernel, _check_common, _check_image
+from convcli.core.engines import choose_engine
+from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
+from convcli.errors import ParameterError
+
+COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
+
+# Target size of one band's float32 working set (padded input + responses): a few MiB keeps
+# the temporaries small next to a 4K image (100 MiB as float32) without per-band overhead
+# dominating.
+_BAND_BYTES = 8 * 1024 * 1024
+
+
+def border_index(size: int, before: int, after: int, border: str) -> tuple[NDArray[np.intp], NDArray[np.bool_] | None]:
+    """Source index of every position of an axis padded by ``before``/``after`` pixels.
+
+    Returns the indices into ``[0, size)`` and, for ``zero``/``constant``, a mask of the
+    positions that lie inside the image (the others take the constant). The maps equal
+    numpy.pad's, including pads wider than the image.
+
+    >>> border_index(4, 2, 2, "reflect")[0].tolist()
+    [2, 1, 0, 1, 2, 3, 2, 1]
+    >>> border_index(4, 2, 2, "symmetric")[0].tolist()
+    [1, 0, 0, 1, 2, 3, 3, 2]
+    >>> border_index(4, 2, 2, "wrap")[0].tolist()
+    [2, 3, 0, 1, 2, 3, 0, 1]
+    """
+    mode = resolve_border(border)
+    positions = np.arange(-before, size + after, dtype=np.intp)
+    if mode in ("zero", "constant"):
+        inside = (positions >= 0) & (positions < size)
+        return np.clip(positions, 0, size - 1), inside
+    if mode == "edge" or size == 1:
+        return np.clip(positions, 0, size - 1), None
+    if mode == "wrap":
+        return np.mod(positions, size), None
+    if mode == "reflect":
+        period = 2 * size - 2
+        folded = np.mod(positions, period)
+        return np.where(folded >= size, period - folded, folded), None
+    period = 2 * size  # symmetric
+    folded = np.mod(positions, period)
+    return np.where(folded >= size, period - 1 - folded, folded), None
+
+
+def band_rows(geometry: Geometry, width: int, channels: int, matrices: int = 1) -> int:
+    """How many output rows one band holds so that its working set is about ``_BAND_BYTES``."""
+    kh = geometry.dilated_kernel_shape[0]
+    padded_width = width + geometry.pad[2] + geometry.pad[3]
+    per_row = 4 * channels * (padded_width * geometry.stride[0] + geometry.out_shape[1] * (matrices + 1))
+    rows = max(1, _BAND_BYTES // max(1, per_row) - kh // max(1, geometry.stride[0]))
+    return int(min(rows, geometry.out_shape[0]))
+
+
+def iter_bands(
+    image: NDArray,
+    geometry: Geometry,
+    border: str,
+    border_value: float,
+    rows_per_band: int,
+) -> Iterator[tuple[int, int, NDArray[np.float32], Geometry]]:
+    """Yield ``(first, stop, padded_band, band_geometry)`` for consecutive bands of output rows."""
+    height, width = image.shape[:2]
+    top, bottom, left, right = geometry.pad
+    row_index, row_inside = border_index(height, top, bottom, border)
+    col_index, col_inside = border_index(width, left, right, border)
+    extent = geometry.dilated_kernel_shape[0]
+    stride = geometry.stride[0]
+    out_h = geometry.out_shape[0]
+    for first in range(0, out_h, rows_per_band):
+        stop = min(out_h, first + rows_per_band)
+        p0 = first * stride
+        p1 = (stop - 1) * stride + extent
+        rows = row_index[p0:p1]
+        band = image[rows][:, col_index].astype(np.float32, copy=False)
+        if row_inside is not None and col_inside is not None:
+            fill = np.float32(0.0 if resolve_border(border) == "zero" else border_value)
+            band[~row_inside[p0:p1]] = fill
+            band[:, ~col_inside] = fill
+        yield first, stop, band, replace(geometry, out_shape=(stop - first, geometry.out_shape[1]))
+
+
+def combine_responses(responses: Sequence[NDArray[np.float32]], combine: str) -> NDArray[np.float32]:
+    """Combine the responses of a kernel set per pixel: ``magnitude``, ``max`` or ``sum``."""
+    first, *rest = responses
+    if combine == "single" or not rest:
+        return first
+    if combine == "magnitude":
+        result = np.multiply(first, first)
+        for response in rest:
+            result += response * response
+        return np.sqrt(result, out=result)
+    result = first.copy()
+    operation = np.maximum if combine == "max" else np.add
+    for response in rest:
+        operation(result, response, out=result)
+    return result
+
+
+def filter_banded(
+    image: ArrayLike,
+    matrices: Sequence[ArrayLike],
+    *,
+    combine: str = "single",
+    padding: PaddingSpec = "same",
+    border: str = "reflect",
+    border_value: float = 0.0,
+    stride: PairSpec = 1,
+    dilation: PairSpec = 1,
+    flip: bool = False,
+    method: str = "auto",
+    transform: Callable[[NDArray[np.float32]], NDArray] | None = None,
+    out_dtype: type | np.dtype = np.float32,
+    rows_per_band: int | None = None,
+) -> NDArray:
+    """Filter with one or more same-shaped kernels, combine their responses, band by band.
+
+    Equal to ``combine(convolve(image, k) for k in matrices)`` followed by ``transform``, but
+    the image is never copied whole: ``image`` may stay uint8 and only bands are float32.
+    ``transform`` maps a float32 band to ``out_dtype`` (e.g. rounding and clipping to uint8);
+    it must work pixel by pixel, since it sees one band at a time.
+
+    >>> img = np.tile(np.array([0, 0, 9, 9], dtype=np.uint8), (3, 1))
+    >>> filter_banded(img, [[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]])[1].tolist()
+    [0.0, 36.0, 36.0, 0.0]
+    """
+    if combine not in COMBINE_RULES:
+        raise ParameterError(f"`combine` must be one of {', '.join(COMBINE_RULES)}, got {combine!r}")
+    pixels = _check_image(image)
+    kernels = [_as_kernel(m) for m in matrices]
+    if not kernels:
+        raise ParameterError("`matrices` must hold at least one kernel")
+    if len({k.shape for k in kernels}) != 1:
+        raise ParameterError("`matrices` must all have one shape")
+    if flip:
+        kernels = [np.ascontiguousarray(k[::-1, ::-1]) for k in kernels]
+    mode = _check_common(border, border_value, method)
+    geometry = resolve_geometry(pixels.shape[:2], kernels[0].shape, padding, stride, dilation)  # type: ignore[arg-type]
+    channels = int(np.prod(pixels.shape[2:])) if pixels.ndim == 3 else 1
+    rows = rows_per_band or band_rows(geometry, pixels.shape[1], channels, len(kernels))
+    out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=out_dtype)
+    engines = [choose_engine(k, geometry, method) for k in kernels]
+    for first, stop, band, band_geometry in iter_bands(pixels, geometry, mode, border_value, rows):
+        responses = [engine(band, k, band_geometry) for engine, k in zip(engines, kernels)]
+        combined = combine_responses(responses, combine)
+        out[first:stop] = transform(combined) if transform is not None else combined
+    return out
