@@ -2,7 +2,7 @@
 
 >>> import convcli
 >>> convcli.convolve([[0, 0, 0], [0, 1, 0], [0, 0, 0]], [[0, 1], [0, 0]], border="zero").tolist()
-[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
 """
 
 from __future__ import annotations
