@@ -490,7 +490,11 @@ def kernel_from_dict(
             raise KernelError(f"{where}: `members` refer back to {name!r} (a cycle)")
         matrices_list: list[NDArray[np.float64]] = []
         for member in members:
-            part = _load_named(*parse_spec(member), member, _seen=(*_seen, name))
+            try:
+                part = _load_named(*parse_spec(member), member, _seen=(*_seen, name))
+            except KernelError as exc:
+                message = str(exc)
+                raise KernelError(message if message.startswith(where) else f"{where}: member: {message}") from None
             if part.is_mixing or len(part.matrices) != 1:
                 raise KernelError(f"{where}: member {member!r} is not a single 2-D kernel; members must be")
             if part.offset or part.anchor is not None:
