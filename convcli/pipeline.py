@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core import centre_indices, convolve, map_to_uint8, resolve_geometry
-from convcli.core.geometry import PaddingSpec, PairSpec
+from convcli.core.geometry import PaddingSpec, PairSpec, resolve_pair
+from convcli.core.mixing import mix_convolve
 from convcli.errors import ParameterError
 from convcli.images import STDIO, default_suffix, read_image, resolve_format, write_image
 from convcli.kernels import Kernel, load_kernel
@@ -82,11 +83,62 @@ def _resolve(kernels: Sequence[Kernel | str] | Kernel | str) -> list[Kernel]:
     return resolved
 
 
+def _anchored(kernel: Kernel, options: FilterOptions) -> tuple[PaddingSpec, tuple[int, int]]:
+    """The padding to use for ``kernel`` and the anchor tap, after ``flip``.
+
+    With ``padding="same"`` an explicit anchor becomes an explicit padding quad that puts the
+    anchor tap over each output pixel: ``top = anchor_row * dilation`` and the rest of the
+    footprint below. Other paddings are used as given.
+    """
+    kh, kw = kernel.shape
+    row, col = kernel.anchor_position
+    if options.flip:
+        row, col = kh - 1 - row, kw - 1 - col
+    padding = options.padding
+    same = isinstance(padding, str) and padding.strip().lower() == "same"
+    if kernel.anchor is None or not same:
+        return padding, (row, col)
+    dh, dw = resolve_pair(options.dilation, "dilation")
+    top, left = row * dh, col * dw
+    return (top, dh * (kh - 1) - top, left, dw * (kw - 1) - left), (row, col)
+
+
 def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions | None = None) -> NDArray[np.float32]:
-    """Filter with one kernel; a kernel set combines its matrices' responses per pixel."""
+    """Filter with one kernel; a kernel set combines its matrices' responses per pixel.
+
+    A channel-mixing kernel turns ``(H, W, in)`` pixels into ``(H, W, out)``, or ``(H, W)`` when
+    ``out`` is 1. The kernel's ``offset`` is added last, after the combination.
+    """
     (kernel,) = _resolve(kernel)
-    kwargs = (options or FilterOptions()).convolve_kwargs()
-    responses = (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices)  # type: ignore[arg-type]
+    options = options or FilterOptions()
+    kwargs = options.convolve_kwargs()
+    kwargs["padding"], _ = _anchored(kernel, options)
+    if kernel.weights is not None:
+        result = _apply_mixing(pixels, kernel, kwargs)
+    else:
+        result = _combine(kernel, (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices))  # type: ignore[arg-type]
+    if kernel.offset:
+        result += np.float32(kernel.offset)
+    return result
+
+
+def _apply_mixing(pixels: ArrayLike, kernel: Kernel, kwargs: dict[str, object]) -> NDArray[np.float32]:
+    array = np.asarray(pixels)
+    channels = 1 if array.ndim == 2 else array.shape[-1]
+    assert kernel.channels is not None
+    wanted, produced = kernel.channels
+    if channels != wanted:
+        have = "a gray image (1 channel)" if channels == 1 else f"an image with {channels} channels"
+        hint = "; drop --gray" if channels == 1 and wanted == 3 else ""
+        raise ParameterError(
+            f"kernel {kernel.name!r} mixes {wanted} input channel{'s' if wanted != 1 else ''} "
+            f"into {produced}, but got {have}{hint}"
+        )
+    result = mix_convolve(array, kernel.weights, kernel.bias_pixels, **kwargs)  # type: ignore[arg-type]
+    return result[..., 0] if produced == 1 else result
+
+
+def _combine(kernel: Kernel, responses: Iterator[NDArray[np.float32]]) -> NDArray[np.float32]:
     if kernel.combine == "single":
         return next(responses)
     result = next(responses)
@@ -129,11 +181,21 @@ def apply_kernels(
 def carry_alpha(alpha: NDArray[np.uint8], kernels: Sequence[Kernel], options: FilterOptions) -> NDArray[np.uint8]:
     """Take the alpha channel through the same geometry as the pixels, unfiltered.
 
-    Each output pixel keeps the alpha of the input pixel under its kernel's centre tap.
+    Each output pixel keeps the alpha of the input pixel under its kernel's centre tap (or
+    its anchor, for a kernel that sets one).
     """
     for kernel in kernels:
-        geometry = resolve_geometry(alpha.shape, kernel.shape, options.padding, options.stride, options.dilation)
-        rows, cols = centre_indices(geometry, alpha.shape)
+        padding, (row, col) = _anchored(kernel, options)
+        geometry = resolve_geometry(alpha.shape, kernel.shape, padding, options.stride, options.dilation)
+        if kernel.anchor is None:
+            rows, cols = centre_indices(geometry, alpha.shape)
+        else:
+            # The input pixel under the anchor tap, clamped to the image like centre_indices.
+            rows, cols = (
+                np.clip(np.arange(geometry.out_shape[axis]) * geometry.stride[axis]
+                        + tap * geometry.dilation[axis] - geometry.pad[2 * axis], 0, alpha.shape[axis] - 1)
+                for axis, tap in ((0, row), (1, col))
+            )
         alpha = alpha[np.ix_(rows, cols)]
     return alpha
 
@@ -180,6 +242,10 @@ def process_file(
     decoded = time.perf_counter()
     filtered = apply_kernels(picture.pixels, resolved, options)
     alpha = carry_alpha(picture.alpha, resolved, options) if picture.alpha is not None else None
+    if filtered.ndim == 3 and filtered.shape[2] != 3:
+        raise ParameterError(
+            f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)"
+        )
     pixels = map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
     computed = time.perf_counter()
     written = write_image(
