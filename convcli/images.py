@@ -346,6 +346,7 @@ def decode_bytes(data: bytes, name: str = "<bytes>", **options: Any) -> Picture:
     >>> decode_bytes(buffer.getvalue()).pixels.shape
     (2, 3)
     """
+    options.setdefault("gray", False)
     return _read(io.BytesIO(data), name=name, all_frames=False, **options)[0]  # type: ignore[return-value]
 
 

@@ -215,7 +215,7 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], options: Fil
     >>> from convcli.kernels import load_kernel
     >>> header = ImageHeader("x", "PNG", "L", 1000, 1000, 1)
     >>> round(estimate_memory(header, [load_kernel("box")], FilterOptions()) / 1e6)
-    30
+    28
     """
     channels = 1 if gray else header.channels
     height, width = header.height, header.width
