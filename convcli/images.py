@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -28,7 +29,8 @@ from convcli.errors import ConvcliError, ImageError, LimitError, OutputError, Pa
 STDIO = "-"
 
 # Formats convcli decodes. Anything else (EPS, PDF, PSD, ...) is refused before a decoder runs.
-READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
+# (Multi-picture JPEGs, MPO, are opened by the JPEG decoder.)
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
 # Formats convcli encodes, with the suffixes that select them.
 WRITE_FORMATS: dict[str, tuple[str, ...]] = {
     "PNG": (".png",),
@@ -187,12 +189,12 @@ def _check_png_chunks(handle: BinaryIO, name: str) -> None:
         while remaining:
             block = handle.read(min(remaining, 1 << 20))
             if not block:
-                raise ImageError(f"{name}: truncated PNG: chunk {kind!r} ends early")
+                raise ImageError(f"{name}: truncated PNG: chunk {kind.decode('latin-1')!r} ends early")
             crc = zlib.crc32(block, crc)
             remaining -= len(block)
         stored = handle.read(4)
         if len(stored) < 4:
-            raise ImageError(f"{name}: truncated PNG: chunk {kind!r} has no checksum")
+            raise ImageError(f"{name}: truncated PNG: chunk {kind.decode('latin-1')!r} has no checksum")
         if struct.unpack(">I", stored)[0] != crc & 0xFFFFFFFF:
             label = kind.decode("latin-1")
             raise ImageError(f"{name}: corrupt PNG: bad CRC checksum in the {label!r} chunk")
@@ -403,7 +405,14 @@ def _decode(
     except ConvcliError:
         raise
     except Image.DecompressionBombError as exc:
-        raise LimitError(f"{name}: refused as a decompression bomb: {exc}") from exc
+        # Pillow's own check (kept as a second line, at or above convcli's limit) fired first.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        limit = f"{max_pixels:,}" if max_pixels is not None else f"Pillow's {2 * (Image.MAX_IMAGE_PIXELS or 0):,}"
+        raise LimitError(
+            f"{name}: refused: the image declares {declared}, more than the limit of {limit} (--max-pixels); "
+            "nothing was decoded"
+        ) from exc
     except UnidentifiedImageError as exc:
         if expected:
             raise ImageError(f"{name}: corrupt {expected} file: its header cannot be read") from exc
@@ -418,7 +427,7 @@ def _decode(
         # Decoders fed hostile bytes raise OSError, SyntaxError, ValueError, EOFError, struct.error,
         # IndexError, ZeroDivisionError, ...: all mean the same thing to the user.
         cause = " ".join(str(exc).split()) or type(exc).__name__
-        kind = "truncated" if "truncated" in cause or isinstance(exc, EOFError) else "corrupt"
+        kind = "truncated" if "truncated" in cause.lower() or isinstance(exc, EOFError) else "corrupt"
         raise ImageError(f"{name}: {kind} or unreadable image: {cause}") from exc
 
 
@@ -427,8 +436,11 @@ def _allow_pillow_size(max_pixels: int | None) -> None:
     # GIF frames or TIFF tiles. convcli's own check is the one that counts, so Pillow's global
     # is only ever raised (never lowered) to let a larger --max-pixels through.
     current = Image.MAX_IMAGE_PIXELS
-    if current is not None and (max_pixels is None or max_pixels > 2 * current):
+    if current is not None and (max_pixels is None or max_pixels >= 2 * current):
         Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels // 2 + 1
+    # Image.open(formats=...) looks plugins up in a registry that only holds the common ones
+    # until every plugin is imported (KeyError 'MPO' otherwise).
+    Image.init()
 
 
 def _decode_pillow(
@@ -441,7 +453,7 @@ def _decode_pillow(
     header_only: bool,
     expected: str | None,
 ) -> list[Picture] | list[ImageHeader]:
-    image = Image.open(handle, formats=READ_FORMATS)
+    image = Image.open(handle, formats=[f for f in READ_FORMATS if f in Image.OPEN])
     # The bomb check: the header's size, before load() allocates anything.
     _check_size(image.size, name, max_pixels)
     fmt = image.format
