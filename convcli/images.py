@@ -401,6 +401,9 @@ def _decode(
         with warnings.catch_warnings():
             # convcli applies its own limit (max_pixels) to every frame; Pillow's warning is noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns about oddities of damaged files ("Corrupt EXIF data", "Truncated File
+            # Read") before it fails or recovers; the one error line, or the image, says enough.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             return _decode_pillow(handle, name, gray, max_pixels, all_frames, before_decode, header_only, expected)
     except ConvcliError:
         raise

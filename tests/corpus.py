@@ -85,6 +85,14 @@ def _exif_rotated_jpeg() -> bytes:
     return _encode(Image.fromarray(stored), "JPEG", quality=95, exif=exif.tobytes())
 
 
+def _hostile_tiff(rgb: np.ndarray) -> bytes:
+    # SamplesPerPixel (tag 277, SHORT, count 1) = 3 rewritten to 40000
+    data = _encode(Image.fromarray(rgb), "TIFF")
+    entry = struct.pack("<HHIHH", 277, 3, 1, 3, 0)
+    assert entry in data
+    return data.replace(entry, struct.pack("<HHIHH", 277, 3, 1, 40000, 0))
+
+
 def _psd_header() -> bytes:
     # Photoshop: "8BPS", version 1, 6 reserved bytes, 3 channels, 4x4, 8 bits, RGB; empty sections.
     return b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 4, 4, 8, 3) + b"\x00" * 12 + b"\x00\x00" + b"\x80" * 48
@@ -98,6 +106,7 @@ CASES: tuple[Case, ...] = (
     Case("bad-crc.png", "PNG whose IDAT checksum is wrong", 1, "bad CRC checksum in the 'IDAT' chunk"),
     Case("bad-header-crc.png", "PNG whose IHDR checksum is wrong", 1, "bad CRC checksum in the 'IHDR' chunk"),
     Case("bomb.png", "PNG of 155 bytes declaring 50000 x 50000 pixels", 1, "more than the limit of 178,956,970"),
+    Case("samples.tif", "TIFF declaring 40000 samples per pixel", 1, "corrupt TIFF file: its header cannot be read"),
     Case("document.pdf", "a PDF", 1, "PDF files are not read by convcli"),
     Case("figure.eps", "an EPS", 1, "PostScript/EPS files are not read by convcli"),
     Case("layers.psd", "a Photoshop PSD", 1, "PSD files are not read by convcli"),
@@ -138,6 +147,7 @@ def write_corpus(directory: Path) -> dict[str, Path]:
         "bad-crc.png": _flip_idat_crc(png),
         "bad-header-crc.png": bytes(bad_header),
         "bomb.png": bomb_png(),
+        "samples.tif": _hostile_tiff(rgb),
         "document.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
         "figure.eps": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n",
         "layers.psd": _psd_header(),

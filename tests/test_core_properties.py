@@ -69,7 +69,7 @@ paddings = st.one_of(
 )
 
 
-@settings(max_examples=2500, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(
     data=st.data(),
     h=st.integers(1, 10),
@@ -108,7 +108,7 @@ def test_every_border_padding_stride_dilation(data, h, w, kh, kw, channels, bord
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     h=st.integers(1, 12),

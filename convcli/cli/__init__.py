@@ -7,6 +7,7 @@ turns every expected error into one line on stderr and an exit code (see
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -81,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     global _quiet
     _quiet = "--quiet" in args or "-q" in args
     warnings.showwarning = _show_warning
+    if not debug:
+        # Pillow logs some refusals (logger.error) just before raising; with no handler, logging's
+        # last resort would print them as a second stderr line beside convcli's one error line.
+        logging.getLogger("PIL").addHandler(logging.NullHandler())
     _install_sigterm()
     try:
         from typer.main import get_command
