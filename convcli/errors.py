@@ -16,6 +16,8 @@ class ExitCode(IntEnum):
     FAILURE = 1  # a runtime failure: unreadable input, not an image, cannot write output
     USAGE = 2  # bad option value, unknown or malformed kernel
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    BROKEN_PIPE = 141  # the reader of standard output went away (128 + SIGPIPE), as `yes | head` reports
+    TERMINATED = 143  # SIGTERM (128 + SIGTERM); temporary files are removed first
 
 
 class ConvcliError(Exception):
@@ -38,6 +40,15 @@ class KernelError(ConvcliError):
 
 class ImageError(ConvcliError):
     """An input image cannot be read or decoded."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class LimitError(ImageError):
+    """An image exceeds a safety limit: pixel count (``--max-pixels``) or working memory (``--max-memory``).
+
+    Raised before the pixels are decoded or the memory is allocated.
+    """
 
     exit_code = ExitCode.FAILURE
 

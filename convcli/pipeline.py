@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +19,18 @@ from numpy.typing import ArrayLike, NDArray
 from convcli.core import centre_indices, convolve, map_to_uint8, resolve_geometry
 from convcli.core.geometry import PaddingSpec, PairSpec, resolve_pair
 from convcli.core.mixing import mix_convolve
-from convcli.errors import ParameterError
-from convcli.images import STDIO, default_suffix, read_image, resolve_format, write_image
+from convcli.errors import LimitError, ParameterError
+from convcli.images import (
+    DEFAULT_MAX_PIXELS,
+    STDIO,
+    ImageHeader,
+    check_output_capability,
+    default_suffix,
+    read_frames,
+    read_image,
+    resolve_format,
+    write_frames,
+)
 from convcli.kernels import Kernel, load_kernel
 
 
@@ -59,6 +69,20 @@ class OutputOptions:
     format: str | None = None
     quality: int | None = None
     compress_level: int | None = None
+    depth: int = 8  # bits per sample written: 8, or 16 for grayscale PNG/TIFF
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits checked before any pixel is decoded.
+
+    ``max_pixels`` caps width x height per frame (``None``: no cap). ``max_memory`` caps the
+    estimated working memory in bytes; ``None`` uses :func:`available_memory`, and no check is
+    made where that is unknown.
+    """
+
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_memory: int | None = None
 
 
 @dataclass
@@ -215,6 +239,129 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+# -- memory ------------------------------------------------------------------------------------
+
+_MEMINFO = Path("/proc/meminfo")
+_CGROUP = Path("/sys/fs/cgroup")
+# Headroom over the estimate for what it leaves out: encoder buffers, engine scratch, Python.
+_MEMORY_HEADROOM = 1.25
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable`` from ``/proc/meminfo``, lowered
+    to what the cgroup (container) memory limit leaves; ``None`` where neither is readable.
+    """
+    found: list[int] = []
+    try:
+        for line in _MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = (_CGROUP / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((_CGROUP / "memory.current").read_text().strip())
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], options: FilterOptions, *, gray: bool = False) -> int:
+    """Estimate the peak working memory, in bytes, of filtering an image with ``kernels``.
+
+    Per frame: 4 bytes a pixel for Pillow's decoded image, then float32 copies: the input, and
+    for the largest kernel step its padded input and two outputs (the running result and one
+    matrix's response); the 8-bit result; all times 1.25 for encoder buffers and scratch.
+    A kernel that does not fit the image raises :class:`ParameterError` here, before decoding.
+
+    >>> from convcli.images import ImageHeader
+    >>> from convcli.kernels import load_kernel
+    >>> header = ImageHeader("x", "PNG", "L", 1000, 1000, 1)
+    >>> round(estimate_memory(header, [load_kernel("box")], FilterOptions()) / 1e6)
+    28
+    """
+    channels = 1 if gray else header.channels
+    height, width = header.height, header.width
+    sample = 4 * channels
+    decoded = 4 * width * height
+    current = (height, width)
+    float_input = height * width * sample
+    step_peak = 0
+    for kernel in kernels:
+        geometry = resolve_geometry(current, kernel.shape, options.padding, options.stride, options.dilation)
+        top, bottom, left, right = geometry.pad
+        padded = (current[0] + top + bottom) * (current[1] + left + right) * sample
+        out = geometry.out_shape[0] * geometry.out_shape[1] * sample
+        step_peak = max(step_peak, padded + 2 * out)
+        current = geometry.out_shape
+    final = current[0] * current[1] * channels * 2
+    frame = decoded + float_input + step_peak + final
+    return int(frame * _MEMORY_HEADROOM) + final * max(0, header.frames - 1)
+
+
+def _format_bytes(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"  # pragma: no cover
+
+
+def check_memory(
+    header: ImageHeader, kernels: Sequence[Kernel], options: FilterOptions, limits: Limits, *, gray: bool = False
+) -> None:
+    """Raise :class:`LimitError` when the estimated working memory exceeds the limit."""
+    needed = estimate_memory(header, kernels, options, gray=gray)
+    limit = limits.max_memory
+    origin = "--max-memory"
+    if limit is None:
+        limit = available_memory()
+        origin = "available memory"
+        if limit is None:
+            return
+    if needed > limit:
+        raise LimitError(
+            f"{header.source}: refused: a {header.width}x{header.height} image needs about "
+            f"{_format_bytes(needed)} of working memory, more than the {_format_bytes(limit)} of {origin}; "
+            "use a smaller image or fewer kernels, or raise --max-memory"
+        )
+
+
+# -- 16-bit output -----------------------------------------------------------------------------
+
+
+def map_to_uint16(values: NDArray[np.floating], mode: str = "clip", *, scale: float = 1.0, offset: float = 0.0) -> NDArray[np.uint16]:
+    """Map float responses on the 0..255 scale to 16-bit samples (0..65535), as :func:`map_to_uint8` does to 8 bits.
+
+    ``scale``, ``offset`` and ``mode`` mean what they mean for 8 bits; only the final rounding
+    keeps 257 times finer steps.
+
+    >>> map_to_uint16(np.array([-1.0, 0.5, 255.0, 300.0])).tolist()
+    [0, 128, 65535, 65535]
+    """
+    map_to_uint8(np.zeros(1, dtype=np.float32), mode, scale=scale, offset=offset)  # same argument checks
+    y = np.asarray(values, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+    if mode == "abs":
+        np.abs(y, out=y)
+    elif mode == "normalize" and y.size:
+        low, high = float(np.nanmin(y)), float(np.nanmax(y))
+        if high > low:
+            y = (y - np.float32(low)) * np.float32(255.0 / (high - low))
+    np.nan_to_num(y, copy=False, nan=0.0)
+    y = np.rint(y * np.float32(257.0))
+    np.clip(y, 0, 65535, out=y)
+    return y.astype(np.uint16)
+
+
+_COLOUR_16_BIT = (
+    "{source}: 16-bit output is written for grayscale images only (Pillow writes no 16-bit colour); "
+    "add --gray or use --depth 8"
+)
+
+
 def process_file(
     source: str | Path,
     destination: str | Path | None,
@@ -223,40 +370,87 @@ def process_file(
     output: OutputOptions | None = None,
     *,
     gray: bool = False,
+    limits: Limits | None = None,
+    all_frames: bool = False,
+    in_place: bool = False,
 ) -> FileResult:
-    """Read ``source``, apply ``kernels`` in sequence, map to 8 bits and write ``destination``.
+    """Read ``source``, apply ``kernels`` in sequence, map to 8 (or 16) bits and write ``destination``.
 
     ``source`` and ``destination`` may be ``-`` for stdin/stdout. ``destination=None`` picks
-    :func:`default_output_path` (stdout when reading stdin). The input file is never overwritten.
+    :func:`default_output_path` (stdout when reading stdin), or the input itself with
+    ``in_place``. The input is overwritten only with ``in_place=True``, and then atomically.
+    Everything that can be checked without the pixels (formats, depth, the limits of
+    ``limits``) is checked before any pixel is decoded.
+
+    Raises
+    ------
+    ParameterError
+        Bad options, or an output that would overwrite the input without ``in_place``.
+    ImageError, LimitError
+        The input cannot be read, or exceeds a limit.
+    OutputError
+        The output cannot be encoded or written; no partial file is left.
     """
     options = options or FilterOptions()
     output = output or OutputOptions()
+    limits = limits or Limits()
     resolved = _resolve(kernels)
+    if in_place:
+        if str(source) == STDIO:
+            raise ParameterError("`--in-place` needs an input file, not standard input")
+        if destination is None:
+            destination = source
+        elif str(destination) == STDIO or not _same_file(Path(source), Path(destination)):
+            raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
     if destination is None:
         destination = STDIO if str(source) == STDIO else default_output_path(source, resolved, output.format)
     fmt = resolve_format(destination, output.format)
-    if str(destination) != STDIO and str(source) != STDIO and _same_file(Path(source), Path(destination)):
-        raise ParameterError(f"{destination}: the output would overwrite the input; choose another -o")
+    check_output_capability(fmt, depth=output.depth)
+    if not in_place and str(destination) != STDIO and str(source) != STDIO and _same_file(Path(source), Path(destination)):
+        raise ParameterError(f"{destination}: the output would overwrite the input; choose another -o, or use --in-place")
+
+    def guard(header: ImageHeader) -> None:
+        if all_frames and header.frames > 1:
+            check_output_capability(fmt, frames=True)
+        if output.depth == 16 and header.channels == 3 and not gray:
+            raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
+        check_memory(header, resolved, options, limits, gray=gray)
+
     start = time.perf_counter()
-    picture = read_image(source, gray=gray)
+    reader: Callable[..., object] = read_frames if all_frames else read_image
+    decoded_frames = reader(source, gray=gray, max_pixels=limits.max_pixels, before_decode=guard)
+    pictures = decoded_frames if isinstance(decoded_frames, list) else [decoded_frames]
     decoded = time.perf_counter()
-    filtered = apply_kernels(picture.pixels, resolved, options)
-    alpha = carry_alpha(picture.alpha, resolved, options) if picture.alpha is not None else None
-    if filtered.ndim == 3 and filtered.shape[2] != 3:
-        raise ParameterError(
-            f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)"
-        )
-    pixels = map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
+    frames = []
+    for picture in pictures:
+        filtered = apply_kernels(picture.pixels, resolved, options)
+        alpha = carry_alpha(picture.alpha, resolved, options) if picture.alpha is not None else None
+        if filtered.ndim == 3 and filtered.shape[2] != 3:
+            raise ParameterError(
+                f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)"
+            )
+        if output.depth == 16:
+            if filtered.ndim == 3:
+                raise ParameterError(_COLOUR_16_BIT.format(source=picture.source))
+            pixels = map_to_uint16(filtered, output.mode, scale=output.scale, offset=output.offset)
+        else:
+            pixels = map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
+        frames.append((pixels, alpha))
     computed = time.perf_counter()
-    written = write_image(
-        pixels, alpha, destination, fmt=fmt, quality=output.quality, compress_level=output.compress_level
+    written = write_frames(
+        frames,  # type: ignore[arg-type]
+        destination,
+        fmt=fmt,
+        quality=output.quality,
+        compress_level=output.compress_level,
+        durations=[p.duration for p in pictures],
     )
     end = time.perf_counter()
     return FileResult(
-        source=picture.source,
+        source=pictures[0].source,
         destination="<stdout>" if str(destination) == STDIO else str(destination),
-        input_shape=picture.pixels.shape,
-        output_shape=pixels.shape,
+        input_shape=pictures[0].pixels.shape,
+        output_shape=frames[0][0].shape,
         bytes_written=written,
         seconds=end - start,
         timings={"decode": decoded - start, "filter": computed - decoded, "encode": end - computed},

@@ -22,3 +22,11 @@ def convcli_exe() -> list[str]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261129)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The generated corpus of bad and unusual image files (tests/corpus.py), name -> path."""
+    from corpus import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("corpus"))

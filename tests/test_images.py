@@ -85,9 +85,9 @@ def test_sixteen_bit_scaled_to_8_bit_range(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"", "corrupt or truncated|not an image"),
+        (b"", "empty file|not an image"),
         (b"hello, I am text", "not an image"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "corrupt or truncated|not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "corrupt|truncated|not an image"),
     ],
 )
 def test_bad_files_raise_image_error(tmp_path: Path, content: bytes, message: str) -> None:

@@ -7,16 +7,19 @@ turns every expected error into one line on stderr and an exit code (see
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from types import FrameType
 
 from convcli import __version__
 from convcli.errors import ConvcliError, ExitCode
 
 PROG = "convcli"
-BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a tool killed by SIGPIPE reports
+BROKEN_PIPE_EXIT = ExitCode.BROKEN_PIPE  # 128 + SIGPIPE, what a tool killed by SIGPIPE reports
 
 
 def error_line(message: str) -> None:
@@ -53,6 +56,22 @@ def _silence_stdout() -> None:
         pass
 
 
+class _Terminated(SystemExit):
+    """SIGTERM, raised as an exception so that ``finally`` blocks remove temporary files."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(ExitCode.TERMINATED)
+
+
+def _install_sigterm() -> None:
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave signals to the host program
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -63,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     global _quiet
     _quiet = "--quiet" in args or "-q" in args
     warnings.showwarning = _show_warning
+    if not debug:
+        # Pillow logs some refusals (logger.error) just before raising; with no handler, logging's
+        # last resort would print them as a second stderr line beside convcli's one error line.
+        logging.getLogger("PIL").addHandler(logging.NullHandler())
+    _install_sigterm()
     try:
         from typer.main import get_command
 
@@ -72,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = get_command(app)
         try:
             result = command.main(args=args, prog_name=PROG, standalone_mode=False)
+        except SystemExit as exc:
+            # Typer turns a broken pipe into sys.exit(1) from inside its `except OSError`; the
+            # BrokenPipeError is the exit's context. Report it as SIGPIPE would, and quietly.
+            if isinstance(exc.__context__, BrokenPipeError) and not isinstance(exc, _Terminated):
+                _silence_stdout()
+                return BROKEN_PIPE_EXIT
+            raise
         except UsageError as exc:
             if debug:
                 raise
@@ -97,8 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE_EXIT
+    except _Terminated:
+        error_line("terminated")
+        return ExitCode.TERMINATED
     except MemoryError:
         if debug:
             raise
-        error_line("out of memory; try a smaller image or kernel")
+        error_line("out of memory; try a smaller image or kernel, or lower --max-memory")
         return ExitCode.FAILURE
+    except RecursionError:
+        if debug:
+            raise
+        error_line("input nested too deeply to process")
+        return ExitCode.USAGE

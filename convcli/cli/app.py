@@ -14,14 +14,19 @@ import typer
 from convcli import __version__
 from convcli.cli.kernels_cmd import kernels_app
 from convcli.cli.common import (
+    AllFramesOpt,
     BorderOpt,
     BorderValueOpt,
     CompressLevelOpt,
+    DepthOpt,
     DilationOpt,
     FlipOpt,
     FormatOpt,
     GrayOpt,
+    InPlaceOpt,
     KernelOpt,
+    MaxMemoryOpt,
+    MaxPixelsOpt,
     MethodOpt,
     OffsetOpt,
     OutputMode,
@@ -32,10 +37,15 @@ from convcli.cli.common import (
     ScaleOpt,
     StrideOpt,
     filter_options,
+    limits,
     load_kernels,
     output_options,
 )
 from convcli.errors import ParameterError
+
+# The documented default of --max-pixels; kept in step with convcli.images.DEFAULT_MAX_PIXELS
+# (a test checks) so that --help does not have to import Pillow.
+DEFAULT_MAX_PIXELS = 178_956_970
 
 app = typer.Typer(
     name="convcli",
@@ -97,6 +107,11 @@ def apply(
     quality: QualityOpt = None,
     compress_level: CompressLevelOpt = None,
     method: MethodOpt = "auto",
+    depth: DepthOpt = 8,
+    all_frames: AllFramesOpt = False,
+    in_place: InPlaceOpt = False,
+    max_pixels: MaxPixelsOpt = DEFAULT_MAX_PIXELS,
+    max_memory: MaxMemoryOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Filter one image with one or more kernels and write the result.
@@ -114,12 +129,23 @@ def apply(
     from convcli.pipeline import process_file
 
     options = filter_options(padding, border, border_value, stride, dilation, flip, method)
-    out_options = output_options(output_mode, scale, offset, format, quality, compress_level)
+    out_options = output_options(output_mode, scale, offset, format, quality, compress_level, depth)
+    guards = limits(max_pixels, max_memory)
     kernels = load_kernels(kernel)
     destination = output if output is not None else ("-" if input == "-" else None)
     if destination == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
-    result = process_file(input, destination, kernels, options, out_options, gray=gray)
+    result = process_file(
+        input,
+        destination,
+        kernels,
+        options,
+        out_options,
+        gray=gray,
+        limits=guards,
+        all_frames=all_frames,
+        in_place=in_place,
+    )
     if not quiet and result.destination != "<stdout>":
         shape = "x".join(str(n) for n in result.output_shape[1::-1])
         sys.stderr.write(f"wrote {result.destination} ({shape}, {result.seconds:.2f} s)\n")

@@ -15,7 +15,7 @@ from convcli.cli.options import PADDING_HELP, checked, parse_pair, parse_padding
 
 if TYPE_CHECKING:
     from convcli.kernels import Kernel
-    from convcli.pipeline import FilterOptions, OutputOptions
+    from convcli.pipeline import FilterOptions, Limits, OutputOptions
 
 
 class OutputMode(str, Enum):
@@ -109,7 +109,13 @@ def filter_options(
 
 
 def output_options(
-    mode: OutputMode, scale: float, offset: float, fmt: str | None, quality: int | None, compress_level: int | None
+    mode: OutputMode,
+    scale: float,
+    offset: float,
+    fmt: str | None,
+    quality: int | None,
+    compress_level: int | None,
+    depth: int = 8,
 ) -> OutputOptions:
     """Build :class:`~convcli.pipeline.OutputOptions`; the format name is checked here."""
     from convcli.images import resolve_format
@@ -117,8 +123,16 @@ def output_options(
 
     if fmt is not None:
         fmt = checked(lambda f: resolve_format("-", f), fmt, "--format")
+    if depth not in (8, 16):
+        raise typer.BadParameter(f"must be 8 or 16, got {depth}", param_hint="--depth")
     return OutputOptions(
-        mode=mode.value, scale=scale, offset=offset, format=fmt, quality=quality, compress_level=compress_level
+        mode=mode.value,
+        scale=scale,
+        offset=offset,
+        format=fmt,
+        quality=quality,
+        compress_level=compress_level,
+        depth=depth,
     )
 
 
@@ -127,3 +141,78 @@ def load_kernels(specs: list[str]) -> list[Kernel]:
     from convcli.kernels import load_kernel
 
     return [load_kernel(spec) for spec in specs]
+
+
+# -- limits, depth, frames, in-place -------------------------------------------------------------
+
+MaxPixelsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels",
+        help="Refuse images larger than this many pixels (width x height, per frame) before decoding them: "
+        "the guard against decompression bombs. 0 means no limit.",
+        envvar="CONVCLI_MAX_PIXELS",
+        min=0,
+        metavar="N",
+    ),
+]
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        help="Refuse jobs whose estimated working memory exceeds this size (512M, 4G, 1.5GiB or bytes). "
+        "Default: the memory available (MemAvailable in /proc/meminfo, or the container's limit).",
+        envvar="CONVCLI_MAX_MEMORY",
+        metavar="SIZE",
+    ),
+]
+DepthOpt = Annotated[
+    int,
+    typer.Option(
+        "--depth",
+        help="Bits per output sample: 8, or 16 to keep the precision of 16-bit grayscale input (PNG and TIFF only).",
+        metavar="8|16",
+    ),
+]
+AllFramesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-frames",
+        help="Filter every frame of an animated GIF/PNG/WebP or multi-page TIFF and write them all "
+        "(output: gif, png, webp or tiff). Default: the first frame only, with a warning.",
+    ),
+]
+InPlaceOpt = Annotated[
+    bool, typer.Option("--in-place", help="Overwrite the input file with the result (atomically).")
+]
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str, option: str = "--max-memory") -> int:
+    """A byte count written as ``1024``, ``512M``, ``4G``, ``1.5GiB`` (binary units).
+
+    >>> parse_size("1.5G")
+    1610612736
+    """
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    if not match:
+        raise typer.BadParameter(f"expected a size such as 512M, 4G or a number of bytes, got {text!r}", param_hint=option)
+    value = float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+    if value < 1:
+        raise typer.BadParameter(f"must be at least 1 byte, got {text!r}", param_hint=option)
+    return int(value)
+
+
+def limits(max_pixels: int, max_memory: str | None) -> Limits:
+    """Build :class:`~convcli.pipeline.Limits` from ``--max-pixels`` and ``--max-memory``."""
+    from convcli.pipeline import Limits
+
+    if max_pixels < 0:
+        raise typer.BadParameter(f"must not be negative, got {max_pixels}", param_hint="--max-pixels")
+    return Limits(
+        max_pixels=max_pixels or None,
+        max_memory=parse_size(max_memory) if max_memory is not None else None,
+    )
