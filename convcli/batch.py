@@ -171,16 +171,21 @@ def _key(path: Path | os.DirEntry[str], *, follow: bool = True) -> tuple[int, in
 
 
 def _walk(
-    root: Path, recursive: bool, matches: Callable[[str], bool], skip_dirs: set[tuple[int, int]]
+    root: Path,
+    recursive: bool,
+    matches: Callable[[str], bool],
+    visited: set[tuple[int, int]],
+    excluded: set[tuple[int, int]],
 ) -> Iterator[SourceFile]:
-    """Files under ``root`` in name order; ``skip_dirs`` holds visited and excluded folders."""
+    """Files under ``root`` in name order, skipping folders already visited or excluded."""
     stack: list[tuple[Path, PurePath]] = [(root, PurePath())]
     while stack:
         folder, relative = stack.pop()
         key = _key(folder)
-        if key is None or key in skip_dirs:
+        # The root itself is walked even when it is the output folder (outputs beside inputs).
+        if key is None or key in visited or (key in excluded and folder != root):
             continue
-        skip_dirs.add(key)  # a folder reached twice (bind mount, SRC given twice) is walked once
+        visited.add(key)  # a folder reached twice (bind mount, SRC given twice) is walked once
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
@@ -239,7 +244,8 @@ def discover(
         A glob on the file name, matched case-insensitively; default: the suffixes convcli reads
         (:data:`READ_SUFFIXES`).
     exclude
-        Folders never walked: the output folder, when it lies inside a source folder.
+        Folders not walked into: the output folder, when it lies inside a source folder. A
+        source folder that is itself excluded is still read (outputs written beside inputs).
     listed
         Paths from a file list (:func:`read_file_list`), taken like ``sources``.
 
@@ -254,7 +260,8 @@ def discover(
         When a source does not exist.
     """
     matches = _matcher(pattern)
-    skip_dirs = {key for key in (_key(Path(p)) for p in exclude) if key is not None}
+    excluded = {key for key in (_key(Path(p)) for p in exclude) if key is not None}
+    visited: set[tuple[int, int]] = set()
     found: list[SourceFile] = []
     seen: set[str] = set()
 
@@ -268,7 +275,7 @@ def discover(
         for entry in entries:
             path = Path(entry)
             if path.is_dir():
-                for item in _walk(path, recursive, matches, skip_dirs):
+                for item in _walk(path, recursive, matches, visited, excluded):
                     add(item)
             elif path.exists():
                 add(SourceFile(path, _listed_relative(path, recursive) if from_list else PurePath(path.name)))
