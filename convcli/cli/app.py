@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from convcli import __version__
+from convcli.cli.batch_cmd import batch
 from convcli.cli.kernels_cmd import kernels_app
 from convcli.cli.common import (
     AllFramesOpt,
@@ -61,6 +62,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(kernels_app, name="kernels")
+app.command("batch", no_args_is_help=True)(batch)
 
 
 def _version(value: bool) -> None:
