@@ -31,7 +31,7 @@ from typing import BinaryIO, Literal
 from convcli.errors import ConvcliError, OutputError, ParameterError
 from convcli.images import READ_FORMATS, STDIO, WRITE_FORMATS, default_suffix, resolve_format
 from convcli.kernels import Kernel
-from convcli.pipeline import FilterOptions, OutputOptions, process_file
+from convcli.pipeline import FilterOptions, Limits, OutputOptions, process_file
 
 DEFAULT_TEMPLATE = "{stem}-{kernel}.{ext}"
 # The fields a name template may use, with what each one holds (shown by ``--help``).
@@ -461,6 +461,8 @@ class _Settings:
     output: OutputOptions
     gray: bool
     existing: Existing
+    limits: Limits | None = None
+    all_frames: bool = False
 
 
 _settings: _Settings | None = None  # a worker's copy, set once by the pool initializer
@@ -484,7 +486,14 @@ def _process(settings: _Settings, index: int, source: str, destination: str) -> 
                 # Checked again here: the output may have appeared since the plan was made.
                 raise OutputError(f"{destination}: already exists; use --overwrite or --skip-existing")
             result = process_file(
-                source, destination, settings.kernels, settings.options, settings.output, gray=settings.gray
+                source,
+                destination,
+                settings.kernels,
+                settings.options,
+                settings.output,
+                gray=settings.gray,
+                limits=settings.limits,
+                all_frames=settings.all_frames,
             )
             height, width = result.input_shape[:2]
             status = FileStatus(source, destination, "ok", megapixels=height * width / 1e6)
@@ -595,6 +604,8 @@ def run_batch(
     existing: Existing = "refuse",
     fail_fast: bool = False,
     on_file: Callable[[FileStatus], None] | None = None,
+    limits: Limits | None = None,
+    all_frames: bool = False,
 ) -> BatchReport:
     """Filter every task's input and write its output; one bad file does not stop the others.
 
@@ -645,7 +656,9 @@ def run_batch(
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ParameterError(f"`jobs` must be at least 1, got {jobs}")
-    settings = _Settings(tuple(kernels), options or FilterOptions(), output or OutputOptions(), gray, existing)
+    settings = _Settings(
+        tuple(kernels), options or FilterOptions(), output or OutputOptions(), gray, existing, limits, all_frames
+    )
     start = time.perf_counter()
     results: list[FileStatus | None] = [None] * len(tasks)
 

@@ -195,7 +195,7 @@ def test_good_files_are_written_and_bad_ones_reported(photos: Path, tmp_path: Pa
     assert len(seen) == len(tasks) == 6
     failed = {Path(f.path).name: f.error for f in report.files if f.status == "failed"}
     assert set(failed) == {"truncated.png", "notes.jpg"}
-    assert "corrupt or truncated" in (failed["truncated.png"] or "")
+    assert "truncated PNG" in (failed["truncated.png"] or "")
     assert all(str(photos / name) in (error or "") for name, error in failed.items())
     assert report.count("ok") == 4
     for status in report.files:

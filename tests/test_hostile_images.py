@@ -112,7 +112,7 @@ def test_max_pixels_option_on_the_command_line(corpus, convcli_exe, tmp_path) ->
     assert "more than the limit of 100 (--max-pixels)" in result.stderr
     assert not out.exists()
     assert DEFAULT_MAX_PIXELS == 178_956_970
-    from convcli.cli.app import DEFAULT_MAX_PIXELS as CLI_DEFAULT
+    from convcli.cli.common import DEFAULT_MAX_PIXELS as CLI_DEFAULT
 
     assert CLI_DEFAULT == DEFAULT_MAX_PIXELS
 

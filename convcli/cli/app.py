@@ -15,6 +15,7 @@ from convcli import __version__
 from convcli.cli.batch_cmd import batch
 from convcli.cli.kernels_cmd import kernels_app
 from convcli.cli.common import (
+    DEFAULT_MAX_PIXELS,
     AllFramesOpt,
     BorderOpt,
     BorderValueOpt,
@@ -44,9 +45,6 @@ from convcli.cli.common import (
 )
 from convcli.errors import ParameterError
 
-# The documented default of --max-pixels; kept in step with convcli.images.DEFAULT_MAX_PIXELS
-# (a test checks) so that --help does not have to import Pillow.
-DEFAULT_MAX_PIXELS = 178_956_970
 
 app = typer.Typer(
     name="convcli",

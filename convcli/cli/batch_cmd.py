@@ -16,14 +16,19 @@ import typer
 
 from convcli.cli import error_line
 from convcli.cli.common import (
+    DEFAULT_MAX_PIXELS,
+    AllFramesOpt,
     BorderOpt,
     BorderValueOpt,
     CompressLevelOpt,
+    DepthOpt,
     DilationOpt,
     FlipOpt,
     FormatOpt,
     GrayOpt,
     KernelOpt,
+    MaxMemoryOpt,
+    MaxPixelsOpt,
     MethodOpt,
     OffsetOpt,
     OutputMode,
@@ -34,6 +39,7 @@ from convcli.cli.common import (
     ScaleOpt,
     StrideOpt,
     filter_options,
+    limits,
     load_kernels,
     output_options,
 )
@@ -197,6 +203,10 @@ def batch(
     quality: QualityOpt = None,
     compress_level: CompressLevelOpt = None,
     method: MethodOpt = "auto",
+    max_pixels: MaxPixelsOpt = DEFAULT_MAX_PIXELS,
+    max_memory: MaxMemoryOpt = None,
+    depth: DepthOpt = 8,
+    all_frames: AllFramesOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print a line per file.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -226,7 +236,8 @@ def batch(
         raise ParameterError("--null/-0 describes the --from list; add --from FILE or --from -")
     check_template(name)
     options = filter_options(padding, border, border_value, stride, dilation, flip, method)
-    out_options = output_options(output_mode, scale, offset, format, quality, compress_level)
+    out_options = output_options(output_mode, scale, offset, format, quality, compress_level, depth)
+    guards = limits(max_pixels, max_memory)
     kernels = load_kernels(kernel)
     listed = _read_list(from_list, null) if from_list is not None else []
     files = discover(sources or [], recursive=recursive, pattern=pattern, exclude=[outdir], listed=listed)
@@ -253,6 +264,8 @@ def batch(
                 existing=existing,
                 fail_fast=fail_fast,
                 on_file=feedback,
+                limits=guards,
+                all_frames=all_frames,
             )
         except BatchInterrupted as exc:
             result, interrupted = exc.report, True

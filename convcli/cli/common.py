@@ -145,6 +145,10 @@ def load_kernels(specs: list[str]) -> list[Kernel]:
 
 # -- limits, depth, frames, in-place -------------------------------------------------------------
 
+# The documented default of --max-pixels; kept in step with convcli.images.DEFAULT_MAX_PIXELS
+# (a test checks) so that --help does not have to import Pillow.
+DEFAULT_MAX_PIXELS = 178_956_970
+
 MaxPixelsOpt = Annotated[
     int,
     typer.Option(
