@@ -1,0 +1,179 @@
+"""The FFT engine: overlap-save over tiles with ``numpy.fft.rfft2`` in float32.
+
+Each tile of the padded image is transformed, multiplied by the spectrum of the flipped
+(and, for dilation, zero-stuffed) kernel, and transformed back; the part of the circular result
+that did not wrap around is exactly the cross-correlation there. Tiles keep memory bounded
+(at most :data:`MAX_TILE_ELEMENTS` samples per tile and thread) and their sizes are 5-smooth,
+where FFTs are fast. Stride is applied by keeping every stride-th result, so the cost does not
+fall with stride; the cost model sends strided work to the other engines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from convcli.core.direct import Float32Array, as_hwc
+from convcli.core.geometry import Geometry
+from convcli.core.threads import run_bands
+
+# Samples (rows x cols x channels) of one tile: 4 Mi float32 samples is 16 MiB real plus
+# about 16 MiB of spectrum per thread, whatever the image size.
+MAX_TILE_ELEMENTS = 1 << 22
+
+# Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element, the unit
+# of the cost model): about FFT_PASSES_PER_LOG * log2(n) per sample, plus a fixed overhead per
+# tile. Fitted to rfft2 + irfft2 timings of 256..2048 tiles on a 2-core EPYC (numpy 2.4).
+FFT_PASSES_PER_LOG = 7.0
+FFT_TILE_OVERHEAD_PASSES = 30_000.0
+
+
+@lru_cache(maxsize=512)
+def next_fast_len(n: int) -> int:
+    """Smallest 5-smooth integer (only prime factors 2, 3, 5) that is >= ``n``.
+
+    >>> next_fast_len(1021), next_fast_len(3870)
+    (1024, 3888)
+    """
+    if n <= 6:
+        return max(1, n)
+    best = 2 * n  # a power of two always lies in [n, 2n)
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            # Smallest power of two times power35 that reaches n.
+            candidate = power35 << max(0, math.ceil(math.log2(n / power35)))
+            while candidate // 2 >= n and candidate % 2 == 0:
+                candidate //= 2
+            if candidate >= n:
+                best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
+def _fast_lengths(low: int, high: int) -> list[int]:
+    """Distinct 5-smooth sizes from ``low`` up to the first one >= ``high``."""
+    sizes = []
+    n = next_fast_len(max(1, low))
+    while True:
+        sizes.append(n)
+        if n >= high:
+            return sizes
+        n = next_fast_len(n + 1)
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Tile sizes for overlap-save and the estimated cost per output sample."""
+
+    tile: tuple[int, int]
+    out_per_tile: tuple[int, int]
+    passes: float
+
+
+def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
+    """Choose 5-smooth tile sizes minimising the modelled FFT cost of the whole image."""
+    out_h, out_w = geometry.out_shape
+    (sr, sc) = geometry.stride
+    ekh, ekw = geometry.dilated_kernel_shape
+    need_h, need_w = (out_h - 1) * sr + ekh, (out_w - 1) * sc + ekw
+    budget = max(1, MAX_TILE_ELEMENTS // channels)
+    best: TilePlan | None = None
+    # Tiles no larger than the image (rounded up to a fast size) and at least twice the kernel,
+    # unless the image itself is smaller.
+    heights = _fast_lengths(min(need_h, 2 * ekh), need_h)
+    widths = _fast_lengths(min(need_w, 2 * ekw), need_w)
+    for th in heights:
+        for tw in widths:
+            if th * tw > budget and (th, tw) != (heights[0], widths[0]):
+                continue
+            rows_per = (min(th, need_h) - ekh) // sr + 1
+            cols_per = (min(tw, need_w) - ekw) // sc + 1
+            if rows_per < 1 or cols_per < 1:
+                continue
+            tiles = math.ceil(out_h / rows_per) * math.ceil(out_w / cols_per)
+            samples = th * tw
+            cost = tiles * (samples * FFT_PASSES_PER_LOG * math.log2(max(samples, 2)) + FFT_TILE_OVERHEAD_PASSES)
+            passes = cost / (out_h * out_w)
+            if best is None or passes < best.passes:
+                best = TilePlan((th, tw), (rows_per, cols_per), passes)
+    if best is None:  # cannot happen for a valid geometry; keep mypy and readers calm
+        th, tw = next_fast_len(need_h), next_fast_len(need_w)
+        best = TilePlan((th, tw), (out_h, out_w), float("inf"))
+    return best
+
+
+def dilated_flipped_kernel(kernel: Float32Array, dilation: tuple[int, int]) -> Float32Array:
+    """The kernel with ``dilation - 1`` zeros between taps, flipped for convolution by FFT."""
+    kh, kw = kernel.shape
+    dr, dc = dilation
+    spread = np.zeros((dr * (kh - 1) + 1, dc * (kw - 1) + 1), dtype=np.float32)
+    spread[::dr, ::dc] = kernel
+    return np.ascontiguousarray(spread[::-1, ::-1])
+
+
+def correlate_fft(
+    padded: Float32Array, kernel: Float32Array, geometry: Geometry, *, threads: int = 1
+) -> Float32Array:
+    """Cross-correlate by overlap-save FFT over bounded tiles.
+
+    Parameters
+    ----------
+    padded
+        Padded float32 image ``(Hp, Wp)`` or ``(Hp, Wp, C)``.
+    kernel
+        2-D float32 kernel.
+    geometry
+        Stride, dilation and output shape.
+    threads
+        Upper bound on worker threads; small images use one.
+
+    Returns
+    -------
+    float32 array of shape ``geometry.out_shape + padded.shape[2:]``, equal to the direct
+    engine's result within float32 FFT rounding (about 1e-6 of the output scale).
+
+    Examples
+    --------
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> g = resolve_geometry((1, 4), (1, 2), "valid", 1, 1)
+    >>> out = correlate_fft(np.array([[1, 2, 3, 4]], np.float32), np.array([[1, 10]], np.float32), g)
+    >>> np.round(out, 3)
+    array([[21., 32., 43.]], dtype=float32)
+    """
+    source = as_hwc(padded)
+    channels = source.shape[2]
+    out_h, out_w = geometry.out_shape
+    (sr, sc) = geometry.stride
+    ekh, ekw = geometry.dilated_kernel_shape
+    plan = plan_tiles(geometry, channels)
+    th, tw = plan.tile
+    rows_per, cols_per = plan.out_per_tile
+    spectrum = np.fft.rfft2(dilated_flipped_kernel(kernel, geometry.dilation), s=(th, tw))
+    spectrum = spectrum.astype(np.complex64)[None]  # broadcast over the channel axis
+    out = np.empty((out_h, out_w, channels), dtype=np.float32)
+
+    def band(o0: int, o1: int) -> None:
+        for r0 in range(o0, o1, rows_per):
+            nr = min(o1, r0 + rows_per) - r0
+            in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
+            for c0 in range(0, out_w, cols_per):
+                nc = min(out_w, c0 + cols_per) - c0
+                in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
+                # Channels first, so each 2-D transform runs over contiguous rows.
+                block = np.moveaxis(source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols], 2, 0)
+                freq = np.fft.rfft2(block, s=(th, tw))
+                freq *= spectrum
+                result = np.fft.irfft2(freq, s=(th, tw))
+                # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
+                kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
+                out[r0 : r0 + nr, c0 : c0 + nc] = np.moveaxis(kept, 0, 2)
+
+    work = out_h * out_w * channels * plan.passes
+    run_bands(band, out_h, threads, work)
+    return out.reshape(geometry.out_shape + padded.shape[2:])
