@@ -20,15 +20,20 @@ from convcli.core.direct import Float32Array, as_hwc
 from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 
-# Samples (rows x cols x channels) of one tile: 4 Mi float32 samples is 16 MiB real plus
-# about 16 MiB of spectrum per thread, whatever the image size.
-MAX_TILE_ELEMENTS = 1 << 22
+# Samples (rows x cols x channels) of one tile: about 10 MiB real plus 10 MiB of spectrum per
+# thread, whatever the image size. Round trips per output sample measured fastest for RGB tiles
+# of 0.5-0.8 Mi samples per channel (768x768, 640x1080); 1024x1024 was 25 % slower (the tile and
+# its spectrum no longer share the L3 cache with the other thread's).
+MAX_TILE_ELEMENTS = 2_400_000
+MIN_TILE = 256
 
-# Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element, the unit
-# of the cost model): about FFT_PASSES_PER_LOG * log2(n) per sample, plus a fixed overhead per
-# tile. Fitted to rfft2 + irfft2 timings of 256..2048 tiles on a 2-core EPYC (numpy 2.4).
-FFT_PASSES_PER_LOG = 7.0
-FFT_TILE_OVERHEAD_PASSES = 30_000.0
+# Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
+# cache-sized strip, the cost model's unit, about 0.19 ns here): FFT_PASSES_PER_LOG * log2(n)
+# per sample plus a fixed cost per tile and channel (copies, planning, Python). Fitted to
+# rfft2 + irfft2 round trips of 512x512 and 1024x1024 tiles on a 2-core EPYC, numpy 2.4;
+# the large per-tile term is why small tiles lose even for small kernels.
+FFT_PASSES_PER_LOG = 4.4
+FFT_TILE_OVERHEAD_PASSES = 1_000_000.0
 
 
 @lru_cache(maxsize=512)
@@ -56,15 +61,27 @@ def next_fast_len(n: int) -> int:
     return best
 
 
+def _is_tile_friendly(n: int) -> bool:
+    """True for 2^a, 3 * 2^a and 5 * 2^a: measured faster tile sizes than e.g. 648 or 750."""
+    while n % 2 == 0:
+        n //= 2
+    return n in (1, 3, 5)
+
+
 def _fast_lengths(low: int, high: int) -> list[int]:
-    """Distinct 5-smooth sizes from ``low`` up to the first one >= ``high``."""
+    """Candidate tile sizes from ``low`` up to the first 5-smooth size >= ``high``.
+
+    Sizes below ``high`` are restricted to :func:`_is_tile_friendly` ones; the last (the whole
+    image in one tile) is any 5-smooth size.
+    """
     sizes = []
     n = next_fast_len(max(1, low))
-    while True:
-        sizes.append(n)
-        if n >= high:
-            return sizes
+    while n < high:
+        if _is_tile_friendly(n):
+            sizes.append(n)
         n = next_fast_len(n + 1)
+    sizes.append(n)
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -86,11 +103,15 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
     best: TilePlan | None = None
     # Tiles no larger than the image (rounded up to a fast size) and at least twice the kernel,
     # unless the image itself is smaller.
-    heights = _fast_lengths(min(need_h, 2 * ekh), need_h)
-    widths = _fast_lengths(min(need_w, 2 * ekw), need_w)
+    # Long thin tiles and tiles under 256 measured slow (per-call overhead, strided column
+    # transforms) however the model rates them, so they are not candidates.
+    heights = _fast_lengths(min(need_h, max(2 * ekh, MIN_TILE)), need_h)
+    widths = _fast_lengths(min(need_w, max(2 * ekw, MIN_TILE)), need_w)
     for th in heights:
         for tw in widths:
             if th * tw > budget and (th, tw) != (heights[0], widths[0]):
+                continue
+            if max(th, tw) > 4 * min(th, tw) and th < heights[-1] and tw < widths[-1]:
                 continue
             rows_per = (min(th, need_h) - ekh) // sr + 1
             cols_per = (min(tw, need_w) - ekw) // sc + 1
@@ -159,17 +180,28 @@ def correlate_fft(
     out = np.empty((out_h, out_w, channels), dtype=np.float32)
 
     def band(o0: int, o1: int) -> None:
+        # Per-thread buffers reused for every tile: fresh multi-MiB arrays per tile would cost
+        # page faults comparable to the transforms themselves. Channels first, so each 2-D
+        # transform runs over contiguous rows.
+        tile = np.zeros((channels, th, tw), dtype=np.float32)
+        freq = np.empty((channels, th, tw // 2 + 1), dtype=np.complex64)
+        result = np.empty((channels, th, tw), dtype=np.float32)
         for r0 in range(o0, o1, rows_per):
             nr = min(o1, r0 + rows_per) - r0
             in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
             for c0 in range(0, out_w, cols_per):
                 nc = min(out_w, c0 + cols_per) - c0
                 in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
-                # Channels first, so each 2-D transform runs over contiguous rows.
-                block = np.moveaxis(source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols], 2, 0)
-                freq = np.fft.rfft2(block, s=(th, tw))
-                freq *= spectrum
-                result = np.fft.irfft2(freq, s=(th, tw))
+                if in_rows < th or in_cols < tw:
+                    tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
+                block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
+                tile[:, :in_rows, :in_cols] = np.moveaxis(block, 2, 0)
+                np.fft.rfft2(tile, out=freq)
+                np.multiply(freq, spectrum, out=freq)
+                # irfft2(..., out=) returns wrong values in numpy 2.4 (the two 1-D passes
+                # share ``out``); doing them by hand is correct and as fast.
+                np.fft.ifft(freq, axis=-2, out=freq)
+                np.fft.irfft(freq, n=tw, axis=-1, out=result)
                 # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
                 kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
                 out[r0 : r0 + nr, c0 : c0 + nc] = np.moveaxis(kept, 0, 2)
