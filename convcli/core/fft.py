@@ -111,7 +111,7 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
         for tw in widths:
             if th * tw > budget and (th, tw) != (heights[0], widths[0]):
                 continue
-            if max(th, tw) > 4 * min(th, tw) and th < heights[-1] and tw < widths[-1]:
+            if max(th, tw) > 4 * min(th, tw) and (th, tw) != (heights[-1], widths[-1]):
                 continue
             rows_per = (min(th, need_h) - ekh) // sr + 1
             cols_per = (min(tw, need_w) - ekw) // sc + 1
