@@ -11,6 +11,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
+import convcli.core.direct as direct_module
 import convcli.core.threads as threads_module
 from convcli.core import convolve, resolve_geometry
 from convcli.core.engines import ENGINES, choose_method, engine_costs
@@ -208,6 +209,30 @@ def test_integer_kernel_on_uint8_is_exact(method: str) -> None:
     np.testing.assert_allclose(actual, expected, atol=1e-3)
 
 
+@pytest.mark.parametrize("strategy", ["taps", "blas"])
+@pytest.mark.parametrize("case", CASES[:9], ids=[f"case{i}" for i in range(9)])
+def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both inner strategies of the direct engine, forced, incl. a kernel with zero columns."""
+    image_shape, kernel_shape, kind, padding, stride, dilation = case
+    rng = np.random.default_rng(7)
+    image = rng.uniform(0, 255, image_shape)
+    kernel = random_kernel(rng, kernel_shape, kind)
+    if kernel.shape[1] > 2:
+        kernel[:, 0] = 0  # an all-zero first column is skipped by the blas strategy
+    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: (strategy, 10.0))
+    geometry = resolve_geometry(image_shape[:2], kernel_shape, padding, stride, dilation)
+    expected = reference(image, kernel, geometry.pad, "reflect", geometry.stride, geometry.dilation)
+    actual = convolve(image, kernel, padding=padding, stride=stride, dilation=dilation, method="direct", threads=1)
+    assert_close(actual, expected)
+
+
+def test_direct_prefers_taps_for_sparse_and_blas_for_dense() -> None:
+    geometry = resolve_geometry((500, 500), (5, 5), "same", 1, 1)
+    dense = np.random.default_rng(0).standard_normal((5, 5))
+    assert direct_module.direct_strategy(dense, geometry)[0] == "blas"
+    assert direct_module.direct_strategy(SOBEL_X, geometry)[0] == "taps"
+
+
 # --- rank detection ---------------------------------------------------------------------------
 
 
@@ -283,9 +308,9 @@ def test_auto_picks_direct_for_small_random_kernel() -> None:
 
 
 def test_auto_avoids_fft_when_stride_makes_it_wasteful() -> None:
-    kernel = np.random.default_rng(1).standard_normal((9, 9)).astype(np.float32)
-    unstrided = resolve_geometry((2000, 2000), (9, 9), "same", 1, 1)
-    strided = resolve_geometry((2000, 2000), (9, 9), "same", 4, 1)
+    kernel = np.random.default_rng(1).standard_normal((15, 15)).astype(np.float32)
+    unstrided = resolve_geometry((2000, 2000), (15, 15), "same", 1, 1)
+    strided = resolve_geometry((2000, 2000), (15, 15), "same", 4, 1)
     assert choose_method(kernel, unstrided, 3) == "fft"
     assert choose_method(kernel, strided, 3) == "direct"
 

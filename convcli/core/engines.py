@@ -17,8 +17,8 @@ of shape ``geometry.out_shape + padded.shape[2:]``. All engines agree within flo
     that are not low-rank, at stride 1.
 
 The cost model counts, per output sample, the passes over a float32 array that each engine
-makes (NumPy has no fused multiply-add, so a tap is one or two passes); the FFT's cost is
-expressed in the same unit from measured timings.
+makes (NumPy has no fused multiply-add, so a shift-and-add tap is one or two passes); BLAS
+products and the FFT are expressed in the same unit from measured timings.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from convcli.core.direct import correlate_direct, make_plan
+from convcli.core.direct import correlate_direct, direct_strategy
 from convcli.core.fft import correlate_fft, plan_tiles
 from convcli.core.geometry import Geometry
 from convcli.core.separable import correlate_separable, separable_passes, separable_terms
@@ -58,11 +58,11 @@ def engine_costs(kernel: NDArray[np.floating], geometry: Geometry, channels: int
 
     >>> from convcli.core.geometry import resolve_geometry
     >>> g = resolve_geometry((100, 100), (3, 3), "same", 1, 1)
-    >>> engine_costs(np.ones((3, 3)), g)["direct"]
-    10
+    >>> engine_costs(np.ones((3, 3)), g)["direct"]  # a box: 9 adds and one scaling
+    10.0
     """
     weights = np.asarray(kernel, dtype=np.float32)
-    costs: dict[str, float] = {"direct": make_plan(weights).passes}
+    costs: dict[str, float] = {"direct": direct_strategy(weights, geometry)[1]}
     terms = separable_terms(weights)
     if len(terms) < min(weights.shape):
         costs["separable"] = separable_passes(terms, geometry)
