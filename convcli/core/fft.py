@@ -28,12 +28,12 @@ MAX_TILE_ELEMENTS = 2_400_000
 MIN_TILE = 256
 
 # Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
-# cache-sized strip, the cost model's unit, about 0.19 ns here): FFT_PASSES_PER_LOG * log2(n)
-# per sample plus a fixed cost per tile and channel (copies, planning, Python). Fitted to
-# rfft2 + irfft2 round trips of 512x512 and 1024x1024 tiles on a 2-core EPYC, numpy 2.4;
-# the large per-tile term is why small tiles lose even for small kernels.
-FFT_PASSES_PER_LOG = 4.4
-FFT_TILE_OVERHEAD_PASSES = 1_000_000.0
+# cache-sized strip, the cost model's unit, about 3 ms per 25 M samples here):
+# FFT_PASSES_PER_LOG * log2(n) per sample plus a fixed cost per tile and channel (copies,
+# planning, Python). Fitted to whole-engine timings on 3840x2160 RGB (about 500 ms for any
+# kernel up to 31x31 on a 2-core EPYC, numpy 2.4); the per-tile term is why small tiles lose.
+FFT_PASSES_PER_LOG = 8.0
+FFT_TILE_OVERHEAD_PASSES = 1_800_000.0
 
 
 @lru_cache(maxsize=512)
