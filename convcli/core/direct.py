@@ -74,11 +74,9 @@ class TapPlan:
         total = 0
         filled = False
         for group in self.groups:
+            # n-1 adds and one scaling, plus the add into the accumulator unless built there.
             n = len(group.taps)
-            if group.magnitude == 1:
-                total += n
-            else:
-                total += n + (1 if filled else 0)
+            total += n if group.magnitude == 1 or not filled else n + 1
             filled = True
         return max(total, 1)
 
@@ -96,13 +94,15 @@ class TapPlan:
             if group.magnitude == 1:
                 for tap, sign in group.taps:
                     source = view(tap)
-                    if not filled:
-                        np.copyto(acc, source) if sign > 0 else np.negative(source, out=acc)
-                        filled = True
+                    if not filled and sign > 0:
+                        np.copyto(acc, source)
+                    elif not filled:
+                        np.negative(source, out=acc)
                     elif sign > 0:
                         np.add(acc, source, out=acc)
                     else:
                         np.subtract(acc, source, out=acc)
+                    filled = True
                 continue
             # The first group is built in the accumulator itself, which saves one pass.
             target = scratch if filled else acc
@@ -130,8 +130,9 @@ def make_plan(weights: Sequence[float] | NDArray[np.floating]) -> TapPlan:
     for index in np.flatnonzero(values):
         value = values[index]
         groups.setdefault(float(abs(value)), []).append((int(index), 1 if value > 0 else -1))
-    # Larger groups first, so that the cheap "build in the accumulator" step saves the most.
-    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
+    # A scaled group built directly in the accumulator saves its final add; a magnitude-1 group
+    # has no such add to save, so scaled groups go first.
+    ordered = sorted(groups.items(), key=lambda item: (item[0] == 1.0, -len(item[1])))
     return TapPlan(tuple(TapGroup(np.float32(mag), tuple(taps)) for mag, taps in ordered))
 
 

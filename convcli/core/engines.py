@@ -58,8 +58,8 @@ def engine_costs(kernel: NDArray[np.floating], geometry: Geometry, channels: int
 
     >>> from convcli.core.geometry import resolve_geometry
     >>> g = resolve_geometry((100, 100), (3, 3), "same", 1, 1)
-    >>> engine_costs(np.ones((3, 3)), g)["direct"]  # a box: 9 adds and one scaling
-    10.0
+    >>> engine_costs(np.ones((3, 3)) / 9, g)["direct"]  # a box: 8 adds and one scaling
+    9.0
     """
     weights = np.asarray(kernel, dtype=np.float32)
     costs: dict[str, float] = {"direct": direct_strategy(weights, geometry)[1]}
