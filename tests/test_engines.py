@@ -226,6 +226,28 @@ def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypat
     assert_close(actual, expected)
 
 
+UNIT_KERNELS = {
+    "minus-box": -np.ones((3, 3)),
+    "diff-row": np.array([[1.0, -1.0]]),
+    "diff-col-neg-first": np.array([[-1.0], [1.0]]),
+    "two-negatives": np.array([[-1.0, 0.0], [0.0, -1.0]]),
+    "one-negative": np.array([[0.0, -1.0]]),
+    "laplacian": np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]]),
+    "mixed": np.array([[1.0, -2.0, 1.0], [-0.5, 0.0, 0.5], [2.0, 2.0, -1.0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNIT_KERNELS))
+def test_tap_plan_signs_and_groups(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shift-and-add plan's add/subtract/negate paths for unit and grouped taps."""
+    kernel = UNIT_KERNELS[name]
+    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: ("taps", 10.0))
+    image = np.random.default_rng(3).uniform(0, 255, (15, 16, 3))
+    geometry = resolve_geometry((15, 16), kernel.shape, "same", 1, 1)
+    expected = reference(image, kernel, geometry.pad, "wrap", (1, 1), (1, 1))
+    assert_close(convolve(image, kernel, border="wrap", method="direct", threads=1), expected)
+
+
 def test_direct_prefers_taps_for_sparse_and_blas_for_dense() -> None:
     geometry = resolve_geometry((500, 500), (5, 5), "same", 1, 1)
     dense = np.random.default_rng(0).standard_normal((5, 5))

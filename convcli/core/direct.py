@@ -76,7 +76,10 @@ class TapPlan:
         for group in self.groups:
             # n-1 adds and one scaling, plus the add into the accumulator unless built there.
             n = len(group.taps)
-            total += n if group.magnitude == 1 or not filled else n + 1
+            if group.magnitude == 1:
+                total += n - 1 if not filled and n > 1 else n
+            else:
+                total += n if not filled else n + 1
             filled = True
         return max(total, 1)
 
@@ -92,17 +95,12 @@ class TapPlan:
         filled = accumulate
         for group in self.groups:
             if group.magnitude == 1:
-                for tap, sign in group.taps:
-                    source = view(tap)
-                    if not filled and sign > 0:
-                        np.copyto(acc, source)
-                    elif not filled:
-                        np.negative(source, out=acc)
-                    elif sign > 0:
-                        np.add(acc, source, out=acc)
-                    else:
-                        np.subtract(acc, source, out=acc)
+                remaining = list(group.taps)
+                if not filled:
+                    self._start_unit(acc, view, remaining)
                     filled = True
+                for tap, sign in remaining:
+                    (np.add if sign > 0 else np.subtract)(acc, view(tap), out=acc)
                 continue
             # The first group is built in the accumulator itself, which saves one pass.
             target = scratch if filled else acc
@@ -121,6 +119,26 @@ class TapPlan:
             filled = True
         if not filled:
             acc.fill(0)
+
+    @staticmethod
+    def _start_unit(
+        acc: Float32Array, view: Callable[[int], Float32Array], remaining: list[tuple[int, int]]
+    ) -> None:
+        """Initialise ``acc`` from the first one or two unit taps (popped from ``remaining``)."""
+        first, first_sign = remaining.pop(0)
+        if not remaining:
+            if first_sign > 0:
+                np.copyto(acc, view(first))
+            else:
+                np.negative(view(first), out=acc)
+            return
+        second, second_sign = remaining.pop(0)
+        if first_sign < second_sign:  # put the positive tap first: -a + b == b - a
+            first, second = second, first
+            first_sign, second_sign = second_sign, first_sign
+        (np.add if second_sign == first_sign else np.subtract)(view(first), view(second), out=acc)
+        if first_sign < 0:  # both negative
+            np.negative(acc, out=acc)
 
 
 def make_plan(weights: Sequence[float] | NDArray[np.floating]) -> TapPlan:
@@ -252,17 +270,19 @@ def _direct_blas_band(
             products = products_buf[: n * len(columns) * width * channels].reshape(n, len(columns), width, channels)
             np.matmul(weights, stack, out=products.reshape(n, len(columns), width * channels))
             acc = out[r0 : r0 + n, c0 : c0 + m]
-            for q, j in enumerate(columns):
-                shifted = products[:, q, j * dc : j * dc + (m - 1) * sc + 1 : sc]
-                if sc == 1:  # flat rows vectorise better than a C=3 inner axis
-                    shifted = shifted.reshape(n, m * channels)
-                    target = acc.reshape(n, m * channels)
-                else:
-                    target = acc
-                if q == 0:
-                    np.copyto(target, shifted)
-                else:
-                    np.add(target, shifted, out=target)
+            if sc == 1:  # flat rows vectorise better than a C=3 inner axis
+                acc = acc.reshape(n, m * channels)
+            shifted = [
+                products[:, q, j * dc : j * dc + (m - 1) * sc + 1 : sc].reshape(acc.shape)
+                for q, j in enumerate(columns)
+            ]
+            # The first two shifted products are added straight into the output: no copy pass.
+            if len(shifted) == 1:
+                np.copyto(acc, shifted[0])
+            else:
+                np.add(shifted[0], shifted[1], out=acc)
+                for extra in shifted[2:]:
+                    np.add(acc, extra, out=acc)
 
 
 def correlate_direct(
