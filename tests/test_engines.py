@@ -367,6 +367,35 @@ def test_threads_give_the_same_result(method: str, monkeypatch: pytest.MonkeyPat
     np.testing.assert_allclose(three, one, rtol=0, atol=1e-5 * np.abs(one).max())
 
 
+def test_fft_threads_split_on_tile_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image several FFT tiles tall: bands start on tile boundaries, result unchanged."""
+    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
+    calls: list[tuple[int, int]] = []
+    original = threads_module.run_bands
+
+    def spy(worker, rows, threads, work, align=1):  # type: ignore[no-untyped-def]
+        calls.append((rows, align))
+        return original(worker, rows, threads, work, align)
+
+    monkeypatch.setattr("convcli.core.fft.run_bands", spy)
+    rng = np.random.default_rng(8)
+    image = rng.uniform(0, 255, (700, 40, 3))
+    kernel = rng.standard_normal((7, 7))
+    one = convolve(image, kernel, method="fft", threads=1)
+    two = convolve(image, kernel, method="fft", threads=2)
+    rows, align = calls[-1]
+    assert align < rows  # several tile rows, so two bands really ran
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
+    expected = reference(image, kernel, (3, 3, 3, 3), "reflect", (1, 1), (1, 1))
+    assert_close(two, expected)
+
+
+def test_band_edges_respect_alignment() -> None:
+    assert threads_module.band_edges(1000, 2, align=300) == [0, 600, 1000]
+    assert threads_module.band_edges(7, 2) == [0, 3, 7]
+    assert threads_module.band_count(2, 250, 1e12, align=300) == 1
+
+
 def test_bands_really_split_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[int, int]] = []
     monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)

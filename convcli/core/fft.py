@@ -207,5 +207,5 @@ def correlate_fft(
                 out[r0 : r0 + nr, c0 : c0 + nc] = np.moveaxis(kept, 0, 2)
 
     work = out_h * out_w * channels * plan.passes
-    run_bands(band, out_h, threads, work)
+    run_bands(band, out_h, threads, work, align=rows_per)
     return out.reshape(geometry.out_shape + padded.shape[2:])
