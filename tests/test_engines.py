@@ -378,6 +378,7 @@ def test_fft_threads_split_on_tile_rows(monkeypatch: pytest.MonkeyPatch) -> None
         return original(worker, rows, threads, work, align)
 
     monkeypatch.setattr("convcli.core.fft.run_bands", spy)
+    monkeypatch.setattr("convcli.core.fft.MAX_TILE_ELEMENTS", 3 * 256 * 256)  # small tiles
     rng = np.random.default_rng(8)
     image = rng.uniform(0, 255, (700, 40, 3))
     kernel = rng.standard_normal((7, 7))
