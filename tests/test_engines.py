@@ -380,7 +380,7 @@ def test_fft_threads_split_on_tile_rows(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr("convcli.core.fft.run_bands", spy)
     monkeypatch.setattr("convcli.core.fft.MAX_TILE_ELEMENTS", 3 * 256 * 256)  # small tiles
     rng = np.random.default_rng(8)
-    image = rng.uniform(0, 255, (700, 40, 3))
+    image = rng.uniform(0, 255, (700, 300, 3))
     kernel = rng.standard_normal((7, 7))
     one = convolve(image, kernel, method="fft", threads=1)
     two = convolve(image, kernel, method="fft", threads=2)
