@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import statistics
 import sys
@@ -138,9 +139,14 @@ def run(width: int, height: int, sizes: list[int], repeat: int) -> list[dict[str
     return rows
 
 
-def print_table(rows: list[dict[str, object]], width: int, height: int, repeat: int) -> None:
+def print_table(
+    rows: list[dict[str, object]], width: int, height: int, repeat: int, load: tuple[float, float]
+) -> None:
     """Markdown table of times (ms) and ratios convcli(auto, 1 thread) / peer."""
     print(f"Date: {datetime.datetime.now().isoformat(timespec='minutes')}  ")
+    # Other processes on a shared machine slow everything down; the ratios, measured in the
+    # same run, suffer less than the absolute times.
+    print(f"1-minute load average at start/end: {load[0]:.2f} / {load[1]:.2f} (on {os.cpu_count()} CPUs)  ")
     cv2_version = cv2.__version__ if cv2 is not None else "not installed"
     print(f"Python {platform.python_version()}, numpy {np.__version__}, OpenCV {cv2_version}  ")
     print(f"CPU: {cpu_model()}  ")
@@ -169,15 +175,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="3840x2160", help="image size WxH (default 3840x2160)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the median is reported")
     parser.add_argument("--quick", action="store_true", help="960x540, kernels 3, 9, 31, three repeats")
-    parser.add_argument("--kernels", default="3,5,9,15,31", help="comma-separated kernel sizes")
+    parser.add_argument("--kernels", default=None, help="comma-separated kernel sizes (default 3,5,9,15,31)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    sizes = [int(v) for v in args.kernels.split(",")]
     repeat = max(1, args.repeat)
     if args.quick:
-        width, height, sizes, repeat = 960, 540, [3, 9, 31], 3
+        width, height, repeat = 960, 540, 3
+    default_sizes = "3,9,31" if args.quick else "3,5,9,15,31"
+    sizes = [int(v) for v in (args.kernels or default_sizes).split(",")]
+    load_start = os.getloadavg()[0]
     rows = run(width, height, sizes, repeat)
-    print_table(rows, width, height, repeat)
+    print_table(rows, width, height, repeat, (load_start, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":
