@@ -173,7 +173,7 @@ def print_table(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="3840x2160", help="image size WxH (default 3840x2160)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the median is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per timing; the median is reported")
     parser.add_argument("--quick", action="store_true", help="960x540, kernels 3, 9, 31, three repeats")
     parser.add_argument("--kernels", default=None, help="comma-separated kernel sizes (default 3,5,9,15,31)")
     args = parser.parse_args(argv)

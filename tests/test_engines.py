@@ -191,6 +191,13 @@ def test_large_kernel_relative_to_image(method: str) -> None:
     assert_close(convolve(image, kernel, padding="valid", method=method, threads=1), expected)
 
 
+@pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
+def test_degenerate_shapes(method: str) -> None:
+    """One pixel, one tap, and an image with no channels at all."""
+    assert convolve(np.full((1, 1), 3.0), np.full((1, 1), 2.0), method=method).tolist() == [[6.0]]
+    assert convolve(np.zeros((5, 6, 0)), np.ones((3, 3)), method=method).shape == (5, 6, 0)
+
+
 @pytest.mark.parametrize("method", ENGINE_NAMES)
 def test_zero_kernel_gives_zeros(method: str) -> None:
     image = np.full((12, 13, 3), 200.0)

@@ -162,7 +162,8 @@ def strip_rows(row_elements: int, buffers: int = 2) -> int:
 def as_hwc(array: Float32Array) -> Float32Array:
     """View an (H, W, ...) array as contiguous (H, W, C) with all trailing axes folded into C."""
     array = np.ascontiguousarray(array, dtype=np.float32)
-    return array.reshape(array.shape[0], array.shape[1], -1)
+    channels = int(np.prod(array.shape[2:], dtype=np.int64))  # explicit: -1 fails for C == 0
+    return array.reshape(array.shape[0], array.shape[1], channels)
 
 
 def column_view(

@@ -99,7 +99,7 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
     (sr, sc) = geometry.stride
     ekh, ekw = geometry.dilated_kernel_shape
     need_h, need_w = (out_h - 1) * sr + ekh, (out_w - 1) * sc + ekw
-    budget = max(1, MAX_TILE_ELEMENTS // channels)
+    budget = max(1, MAX_TILE_ELEMENTS // max(1, channels))
     best: TilePlan | None = None
     # Tiles no larger than the image (rounded up to a fast size) and at least twice the kernel,
     # unless the image itself is smaller.
@@ -170,6 +170,8 @@ def correlate_fft(
     source = as_hwc(padded)
     channels = source.shape[2]
     out_h, out_w = geometry.out_shape
+    if channels == 0:
+        return np.empty(geometry.out_shape + padded.shape[2:], dtype=np.float32)
     (sr, sc) = geometry.stride
     ekh, ekw = geometry.dilated_kernel_shape
     plan = plan_tiles(geometry, channels)

@@ -112,6 +112,11 @@ def correlate_separable(
     horizontal pass reads; the horizontal pass then applies the column stride. Both passes of
     a strip run back to back while it is in cache.
 
+    The order is always vertical first: the vertical pass is the one BLAS can do (a
+    matrix-vector product over whole padded rows; a horizontal shift of interleaved channels
+    is no BLAS layout), and it lets the row stride skip work. A large *column* stride would
+    favour horizontal first; that case is left to ``direct``, which the cost model then picks.
+
     Parameters
     ----------
     padded
