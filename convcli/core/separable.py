@@ -62,11 +62,11 @@ def separable_terms(kernel: NDArray[np.floating], rtol: float = RANK_RTOL) -> li
         return []
     terms: list[SeparableTerm] = []
     for r in np.flatnonzero(s > rtol * s[0]):
-        root = np.sqrt(s[r])
-        column, row = u[:, r] * root, vt[r] * root
-        # Put the sign on the row vector, so a positive column kernel stays positive.
-        if column[np.argmax(np.abs(column))] < 0:
-            column, row = -column, -row
+        # Scale the column so its largest tap is exactly 1: a unit tap is never multiplied, and
+        # integer kernels come out exact (Sobel x: column [0.5, 1, 0.5], row [-2, 0, 2]).
+        column, row = u[:, r], vt[r] * s[r]
+        peak = column[np.argmax(np.abs(column))]
+        column, row = column / peak, row * peak
         terms.append((_tidy(column), _tidy(row)))
     return terms
 
