@@ -102,16 +102,20 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
     budget = max(1, MAX_TILE_ELEMENTS // max(1, channels))
     best: TilePlan | None = None
     # Tiles no larger than the image (rounded up to a fast size) and at least twice the kernel,
-    # unless the image itself is smaller.
-    # Long thin tiles and tiles under 256 measured slow (per-call overhead, strided column
-    # transforms) however the model rates them, so they are not candidates.
+    # unless the image itself is smaller. Long thin tiles and tiles under 256 measured slow
+    # (per-call overhead, strided column transforms) however the model rates them.
     heights = _fast_lengths(min(need_h, max(2 * ekh, MIN_TILE)), need_h)
     widths = _fast_lengths(min(need_w, max(2 * ekw, MIN_TILE)), need_w)
     for th in heights:
         for tw in widths:
-            if th * tw > budget and (th, tw) != (heights[0], widths[0]):
+            # The smallest candidate is always allowed, so there is always a plan; it is at
+            # most twice the kernel (or 256) per side, so memory stays bounded by the kernel.
+            smallest = (th, tw) == (heights[0], widths[0])
+            if th * tw > budget and not smallest:
                 continue
-            if max(th, tw) > 4 * min(th, tw) and (th, tw) != (heights[-1], widths[-1]):
+            # Too long and thin, unless the short side already spans the whole image.
+            short_side_is_whole = (th == heights[-1]) if th <= tw else (tw == widths[-1])
+            if max(th, tw) > 4 * min(th, tw) and not (short_side_is_whole or smallest):
                 continue
             rows_per = (min(th, need_h) - ekh) // sr + 1
             cols_per = (min(tw, need_w) - ekw) // sc + 1
@@ -123,9 +127,7 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
             passes = cost / (out_h * out_w)
             if best is None or passes < best.passes:
                 best = TilePlan((th, tw), (rows_per, cols_per), passes)
-    if best is None:  # cannot happen for a valid geometry; keep mypy and readers calm
-        th, tw = next_fast_len(need_h), next_fast_len(need_w)
-        best = TilePlan((th, tw), (out_h, out_w), float("inf"))
+    assert best is not None  # the smallest candidate always fits its kernel
     return best
 
 
