@@ -1,8 +1,9 @@
 """Reading and writing images with Pillow: modes, alpha, EXIF orientation, formats,
 stdin/stdout bytes and atomic writes.
 
-Pixels leave this module as float32 on the 0..255 scale, whatever the file's bit depth, so that
-every kernel means the same thing for every input; the alpha channel travels beside them.
+Pixels leave this module on the 0..255 scale, whatever the file's bit depth, so that every
+kernel means the same thing for every input: 8-bit samples as uint8 (no float copy until the
+filter needs one, band by band), deeper ones as float32. The alpha channel travels beside them.
 """
 
 from __future__ import annotations
@@ -93,14 +94,15 @@ class ImageWarning(UserWarning):
 class Picture:
     """A decoded image (or one frame of an animation).
 
-    ``pixels`` is float32 ``(H, W)`` for gray or ``(H, W, 3)`` for colour, on the 0..255 scale;
+    ``pixels`` is ``(H, W)`` for gray or ``(H, W, 3)`` for colour, on the 0..255 scale: uint8
+    for 8-bit files, float32 for deeper ones;
     ``alpha`` is uint8 ``(H, W)`` or ``None``; ``format`` is the file's format (``PNG``...).
     ``bits`` is the precision of the file's samples: 8, or 16 for 16-bit and 32-bit integer and
     float images (whose extra precision survives in the float32 pixels). ``duration`` is the
     frame's display time in milliseconds, for animations.
     """
 
-    pixels: NDArray[np.float32]
+    pixels: NDArray[np.uint8] | NDArray[np.float32]
     alpha: NDArray[np.uint8] | None
     format: str | None
     source: str
@@ -213,10 +215,12 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> Non
         )
 
 
-def _to_float(image: Image.Image, name: str) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, int]:
-    """Convert any Pillow mode to float32 pixels on 0..255, an optional uint8 alpha and the bit depth.
+def _to_array(
+    image: Image.Image, name: str
+) -> tuple[NDArray[np.uint8] | NDArray[np.float32], NDArray[np.uint8] | None, int]:
+    """Convert any Pillow mode to pixels on 0..255, an optional uint8 alpha and the bit depth.
 
-    16-bit modes are read on 0..65535, 32-bit integers (``I``) on the same 16-bit scale (values
+    8-bit modes stay uint8. 16-bit modes are read on 0..65535, 32-bit integers (``I``) on the same 16-bit scale (values
     outside it are clipped, with a warning) and floats (``F``) on 0..1; each is scaled to 0..255
     in float32, which keeps all 16 bits.
     """
@@ -255,15 +259,17 @@ def _to_float(image: Image.Image, name: str) -> tuple[NDArray[np.float32], NDArr
     mode = image.mode
     array = np.asarray(image)
     if mode in ("L", "RGB"):
-        return array.astype(np.float32), None, 8
+        return array, None, 8
     colour = array[..., 0] if mode == "LA" else array[..., :3]
-    return colour.astype(np.float32), np.ascontiguousarray(array[..., -1]), 8
+    return np.ascontiguousarray(colour), np.ascontiguousarray(array[..., -1]), 8
 
 
-def _convert_frame(image: Image.Image, name: str, gray: bool) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, int]:
+def _convert_frame(
+    image: Image.Image, name: str, gray: bool
+) -> tuple[NDArray[np.uint8] | NDArray[np.float32], NDArray[np.uint8] | None, int]:
     if gray and image.mode not in _GRAY_MODES:
         image = image.convert("LA" if _has_alpha(image) else "L")
-    pixels, alpha, bits = _to_float(image, name)
+    pixels, alpha, bits = _to_array(image, name)
     if gray and pixels.ndim == 3:
         pixels = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return pixels, alpha, bits

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from convcli.core import centre_indices, convolve, map_to_uint8, resolve_geometry
 from convcli.core.geometry import PaddingSpec, PairSpec, resolve_pair
+from convcli.core.bands import filter_banded
 from convcli.core.mixing import mix_convolve
 from convcli.errors import LimitError, ParameterError
 from convcli.images import (
@@ -45,10 +46,12 @@ class FilterOptions:
     dilation: PairSpec = 1
     flip: bool = False
     method: str = "auto"
+    threads: int | None = None  # None: one per CPU
 
     def convolve_kwargs(self) -> dict[str, object]:
         """The options as keyword arguments of :func:`convcli.core.convolve`."""
         return {
+            "threads": self.threads,
             "padding": self.padding,
             "border": self.border,
             "border_value": self.border_value,
@@ -200,6 +203,60 @@ def apply_kernels(
     for kernel in _resolve(kernels):
         result = apply_kernel(result, kernel, opts)
     return result
+
+
+def render(
+    pixels: ArrayLike,
+    kernels: Sequence[Kernel | str] | Kernel | str,
+    options: FilterOptions | None = None,
+    output: OutputOptions | None = None,
+    *,
+    source: str = "image",
+) -> NDArray[np.uint8] | NDArray[np.uint16]:
+    """Apply ``kernels`` in sequence and map the result to 8 (or 16) bits, as written to a file.
+
+    Equal to ``map_to_uint8(apply_kernels(pixels, kernels, options), ...)``. When the last
+    kernel is a plain kernel or set and the output mapping works pixel by pixel (``clip``,
+    ``abs``), that last step runs band by band (:func:`convcli.core.bands.filter_banded`):
+    an 8-bit image is never copied whole to float32, and each band is padded, filtered,
+    combined and mapped while it is in cache, on all threads.
+    """
+    options = options or FilterOptions()
+    output = output or OutputOptions()
+    *head, last = _resolve(kernels)
+    values = apply_kernels(pixels, head, options) if head else np.asarray(pixels)
+    if last.weights is None and output.mode in ("clip", "abs") and output.depth == 8:
+        padding, _ = _anchored(last, options)
+        kernel_offset = np.float32(last.offset)
+
+        def to_pixels(band: NDArray[np.float32]) -> NDArray[np.uint8]:
+            if kernel_offset:
+                band += kernel_offset
+            return map_to_uint8(band, output.mode, scale=output.scale, offset=output.offset)
+
+        return filter_banded(
+            values,
+            last.matrices,
+            combine=last.combine,
+            padding=padding,
+            border=options.border,
+            border_value=options.border_value,
+            stride=options.stride,
+            dilation=options.dilation,
+            flip=options.flip,
+            method=options.method,
+            threads=options.threads,
+            transform=to_pixels,
+            out_dtype=np.uint8,
+        )
+    filtered = apply_kernel(values.astype(np.float32, copy=False), last, options)
+    if filtered.ndim == 3 and filtered.shape[2] != 3:
+        raise ParameterError(f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)")
+    if output.depth == 16:
+        if filtered.ndim == 3:
+            raise ParameterError(_COLOUR_16_BIT.format(source=source))
+        return map_to_uint16(filtered, output.mode, scale=output.scale, offset=output.offset)
+    return map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
 
 
 def carry_alpha(alpha: NDArray[np.uint8], kernels: Sequence[Kernel], options: FilterOptions) -> NDArray[np.uint8]:
@@ -423,18 +480,8 @@ def process_file(
     decoded = time.perf_counter()
     frames = []
     for picture in pictures:
-        filtered = apply_kernels(picture.pixels, resolved, options)
+        pixels = render(picture.pixels, resolved, options, output, source=picture.source)
         alpha = carry_alpha(picture.alpha, resolved, options) if picture.alpha is not None else None
-        if filtered.ndim == 3 and filtered.shape[2] != 3:
-            raise ParameterError(
-                f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)"
-            )
-        if output.depth == 16:
-            if filtered.ndim == 3:
-                raise ParameterError(_COLOUR_16_BIT.format(source=picture.source))
-            pixels = map_to_uint16(filtered, output.mode, scale=output.scale, offset=output.offset)
-        else:
-            pixels = map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
         frames.append((pixels, alpha))
     computed = time.perf_counter()
     written = write_frames(

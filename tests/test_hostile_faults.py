@@ -116,9 +116,10 @@ def test_signal_during_a_long_run(signum: int, status: int, tmp_path: Path, conv
     big = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (2000, 2000), dtype=np.uint8)).save(big)
     out = tmp_path / "out.png"
-    # a 51x51 kernel on the direct engine: 2601 passes over 4 Mpx, tens of seconds of work
+    # a 121x121 Gaussian forced onto the direct engine: thousands of passes over 4 Mpx, far
+    # more than the few seconds before the signal
     process = subprocess.Popen(
-        [*convcli_exe, "apply", str(big), "-k", "box:size=51", "--method", "direct", "-o", str(out)],
+        [*convcli_exe, "apply", str(big), "-k", "gaussian:sigma=20", "--method", "direct", "-o", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

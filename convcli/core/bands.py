@@ -9,6 +9,7 @@ band by band. A uint8 image therefore never exists as a full float32 copy.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
@@ -19,6 +20,7 @@ from convcli.core.border import resolve_border
 from convcli.core.convolve import _as_kernel, _check_common, _check_image
 from convcli.core.engines import choose_engine
 from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
+from convcli.core.threads import resolve_threads, run_bands
 from convcli.errors import ParameterError
 
 COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
@@ -76,26 +78,30 @@ def iter_bands(
     border: str,
     border_value: float,
     rows_per_band: int,
+    *,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, int, NDArray[np.float32], Geometry]]:
-    """Yield ``(first, stop, padded_band, band_geometry)`` for consecutive bands of output rows."""
+    """Yield ``(first, stop, padded_band, band_geometry)`` for consecutive bands of output rows
+    ``start..stop`` (default: all of them)."""
     height, width = image.shape[:2]
     top, bottom, left, right = geometry.pad
     row_index, row_inside = border_index(height, top, bottom, border)
     col_index, col_inside = border_index(width, left, right, border)
     extent = geometry.dilated_kernel_shape[0]
     stride = geometry.stride[0]
-    out_h = geometry.out_shape[0]
-    for first in range(0, out_h, rows_per_band):
-        stop = min(out_h, first + rows_per_band)
+    end = geometry.out_shape[0] if stop is None else stop
+    for first in range(start, end, rows_per_band):
+        last = min(end, first + rows_per_band)
         p0 = first * stride
-        p1 = (stop - 1) * stride + extent
+        p1 = (last - 1) * stride + extent
         rows = row_index[p0:p1]
         band = image[rows][:, col_index].astype(np.float32, copy=False)
         if row_inside is not None and col_inside is not None:
             fill = np.float32(0.0 if resolve_border(border) == "zero" else border_value)
             band[~row_inside[p0:p1]] = fill
             band[:, ~col_inside] = fill
-        yield first, stop, band, replace(geometry, out_shape=(stop - first, geometry.out_shape[1]))
+        yield first, last, band, replace(geometry, out_shape=(last - first, geometry.out_shape[1]))
 
 
 def combine_responses(responses: Sequence[NDArray[np.float32]], combine: str) -> NDArray[np.float32]:
@@ -130,13 +136,15 @@ def filter_banded(
     transform: Callable[[NDArray[np.float32]], NDArray] | None = None,
     out_dtype: type | np.dtype = np.float32,
     rows_per_band: int | None = None,
+    threads: int | None = None,
 ) -> NDArray:
     """Filter with one or more same-shaped kernels, combine their responses, band by band.
 
     Equal to ``combine(convolve(image, k) for k in matrices)`` followed by ``transform``, but
     the image is never copied whole: ``image`` may stay uint8 and only bands are float32.
     ``transform`` maps a float32 band to ``out_dtype`` (e.g. rounding and clipping to uint8);
-    it must work pixel by pixel, since it sees one band at a time.
+    it must work pixel by pixel, since it sees one band at a time. ``threads`` threads (default:
+    one per CPU; small images use one) each take a contiguous run of bands.
 
     >>> img = np.tile(np.array([0, 0, 9, 9], dtype=np.uint8), (3, 1))
     >>> filter_banded(img, [[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]])[1].tolist()
@@ -157,9 +165,31 @@ def filter_banded(
     channels = int(np.prod(pixels.shape[2:])) if pixels.ndim == 3 else 1
     rows = rows_per_band or band_rows(geometry, pixels.shape[1], channels, len(kernels))
     out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=out_dtype)
-    engines = [choose_engine(k, geometry, method) for k in kernels]
-    for first, stop, band, band_geometry in iter_bands(pixels, geometry, mode, border_value, rows):
-        responses = [engine(band, k, band_geometry) for engine, k in zip(engines, kernels)]
-        combined = combine_responses(responses, combine)
-        out[first:stop] = transform(combined) if transform is not None else combined
+    engines = [choose_engine(k, geometry, method, channels) for k in kernels]
+    starts = list(range(0, geometry.out_shape[0], rows))
+
+    stopping = threading.Event()
+
+    def run(b0: int, b1: int) -> None:
+        # Bands are independent: each thread pads, filters, combines and maps its own bands.
+        first_row = starts[b0]
+        stop_row = starts[b1] if b1 < len(starts) else geometry.out_shape[0]
+        try:
+            for first, stop, band, band_geometry in iter_bands(
+                pixels, geometry, mode, border_value, rows, start=first_row, stop=stop_row
+            ):
+                if stopping.is_set():
+                    return
+                responses = [engine(band, k, band_geometry, threads=1) for engine, k in zip(engines, kernels)]
+                combined = combine_responses(responses, combine)
+                out[first:stop] = transform(combined) if transform is not None else combined
+        except BaseException:
+            # Ctrl-C (raised in the calling thread) or an error: the other threads stop at their
+            # next band instead of finishing the image while the caller waits for them.
+            stopping.set()
+            raise
+
+    taps = sum(int(np.count_nonzero(k)) for k in kernels)
+    work = float(out.size) * max(1, taps)
+    run_bands(run, len(starts), resolve_threads(threads), work)
     return out

@@ -8,6 +8,7 @@ from numpy.typing import ArrayLike, NDArray
 from convcli.core.border import pad_image, resolve_border
 from convcli.core.engines import ENGINES, choose_engine
 from convcli.core.geometry import PaddingSpec, PairSpec, resolve_geometry
+from convcli.core.threads import resolve_threads
 from convcli.errors import ParameterError
 
 METHODS: tuple[str, ...] = ("auto", *ENGINES)
@@ -64,6 +65,7 @@ def convolve(
     dilation: PairSpec = 1,
     flip: bool = False,
     method: str = "auto",
+    threads: int | None = None,
 ) -> NDArray[np.float32]:
     """Filter an image with a 2-D kernel; cross-correlation unless ``flip=True``.
 
@@ -89,7 +91,13 @@ def convolve(
         PyTorch ``conv2d`` and OpenCV ``filter2D``. ``True`` flips the kernel first, which is
         true convolution as in ``scipy.ndimage.convolve``.
     method
-        ``"auto"`` or the name of an engine in :data:`convcli.core.engines.ENGINES`.
+        ``"auto"`` (a cost model picks from kernel size, rank, image size and stride) or the
+        name of an engine in :data:`convcli.core.engines.ENGINES`: ``"direct"``,
+        ``"separable"`` (a kernel that is not low-rank is computed exactly as the sum over its
+        full rank; correct but slower than direct) or ``"fft"``.
+    threads
+        Maximum worker threads over bands of output rows; ``None`` means ``os.cpu_count()``.
+        Small images always use one thread. Results do not depend on the thread count.
 
     Returns
     -------
@@ -115,9 +123,11 @@ def convolve(
     pixels = _as_image(image)
     weights = _as_kernel(kernel)
     mode = _check_common(border, border_value, method)
+    workers = resolve_threads(threads)
     if flip:
         weights = np.ascontiguousarray(weights[::-1, ::-1])
     geometry = resolve_geometry(pixels.shape[:2], weights.shape, padding, stride, dilation)  # type: ignore[arg-type]
     padded = pad_image(pixels, geometry.pad, mode, border_value)
-    engine = choose_engine(weights, geometry, method)
-    return engine(padded, weights, geometry)
+    channels = int(np.prod(pixels.shape[2:], dtype=np.int64))
+    engine = choose_engine(weights, geometry, method, channels)
+    return engine(padded, weights, geometry, threads=workers)

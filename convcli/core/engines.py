@@ -1,73 +1,95 @@
-"""Convolution engines. Each takes an already padded float32 image and computes the
-cross-correlation described by a :class:`~convcli.core.geometry.Geometry`.
+"""The engine registry and the cost model that picks an engine for ``method="auto"``.
 
-Every engine has the signature ``engine(padded, kernel, geometry) -> float32 array`` of shape
-``geometry.out_shape + padded.shape[2:]``, and all engines agree within float32 rounding.
+Every engine takes an already padded float32 image and computes the cross-correlation described
+by a :class:`~convcli.core.geometry.Geometry`:
+
+``engine(padded, kernel, geometry, *, threads=1) -> float32 array``
+
+of shape ``geometry.out_shape + padded.shape[2:]``. All engines agree within float32 rounding:
+
+``direct``
+    shift-and-add of every non-zero tap (:mod:`convcli.core.direct`); best for small kernels.
+``separable``
+    a sum of vertical and horizontal 1-D passes, one per singular value of the kernel
+    (:mod:`convcli.core.separable`); best for low-rank kernels (Gaussian, box, Sobel, LoG).
+``fft``
+    overlap-save FFT over bounded tiles (:mod:`convcli.core.fft`); best for large kernels
+    that are not low-rank, at stride 1.
+
+The cost model counts, per output sample, the passes over a float32 array that each engine
+makes (NumPy has no fused multiply-add, so a shift-and-add tap is one or two passes); BLAS
+products and the FFT are expressed in the same unit from measured timings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from convcli.core.direct import correlate_direct, direct_strategy
+from convcli.core.fft import correlate_fft, plan_tiles
 from convcli.core.geometry import Geometry
-
-Engine = Callable[[NDArray[np.float32], NDArray[np.float32], Geometry], NDArray[np.float32]]
-
-# Bytes of accumulator + scratch per strip: small enough to stay in a 1-2 MiB L2 cache, so the
-# repeated multiply-add passes over a strip read from cache rather than main memory.
-_STRIP_BYTES = 512 * 1024
+from convcli.core.separable import correlate_separable, separable_passes, separable_terms
 
 
-def _strip_rows(out_width: int, channels: int) -> int:
-    row_bytes = max(1, out_width * channels * 4 * 2)  # accumulator + scratch row
-    return max(1, _STRIP_BYTES // row_bytes)
+class Engine(Protocol):
+    """The call signature every convolution engine implements."""
+
+    def __call__(
+        self, padded: NDArray[np.float32], kernel: NDArray[np.float32], geometry: Geometry, *, threads: int = 1
+    ) -> NDArray[np.float32]: ...
 
 
-def correlate_direct(
-    padded: NDArray[np.float32], kernel: NDArray[np.float32], geometry: Geometry
-) -> NDArray[np.float32]:
-    """Shift-and-add cross-correlation over row strips.
+ENGINES: dict[str, Engine] = {
+    "direct": correlate_direct,
+    "separable": correlate_separable,
+    "fft": correlate_fft,
+}
 
-    For every non-zero tap ``(i, j)`` the strided, dilated view of the padded image that the
-    tap sees is multiplied by the tap and added to the accumulator: the loops run over taps
-    and strips, never over pixels. Zero taps are skipped.
+
+def engine_costs(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> dict[str, float]:
+    """Modelled cost of each engine in passes per output sample (lower is faster).
+
+    ``separable`` is only offered for kernels whose rank is below their smaller side, where
+    it can beat ``direct``; it is left out (infinite cost) otherwise.
+
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> g = resolve_geometry((100, 100), (3, 3), "same", 1, 1)
+    >>> engine_costs(np.ones((3, 3)) / 9, g)["direct"]  # a box: 8 adds and one scaling
+    9.0
     """
-    out_h, out_w = geometry.out_shape
-    (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
-    extra = padded.shape[2:]
-    channels = int(np.prod(extra)) if extra else 1
-    out = np.zeros((out_h, out_w, *extra), dtype=np.float32)
-    taps = [(i, j, np.float32(kernel[i, j])) for i, j in zip(*np.nonzero(kernel))]
-    if not taps or out_h == 0 or out_w == 0:
-        return out
-    col_stop = (out_w - 1) * sc + 1
-    step = _strip_rows(out_w, channels)
-    scratch_full = np.empty((min(step, out_h), out_w, *extra), dtype=np.float32)
-    for r0 in range(0, out_h, step):
-        r1 = min(out_h, r0 + step)
-        acc = out[r0:r1]
-        scratch = scratch_full[: r1 - r0]
-        first = True
-        for i, j, weight in taps:
-            row_start = r0 * sr + i * dr
-            view = padded[row_start : row_start + (r1 - r0 - 1) * sr + 1 : sr, j * dc : j * dc + col_stop : sc]
-            if first:
-                np.multiply(view, weight, out=acc)
-                first = False
-            else:
-                np.multiply(view, weight, out=scratch)
-                np.add(acc, scratch, out=acc)
-    return out
+    weights = np.asarray(kernel, dtype=np.float32)
+    costs: dict[str, float] = {"direct": direct_strategy(weights, geometry)[1]}
+    terms = separable_terms(weights)
+    if len(terms) < min(weights.shape):
+        costs["separable"] = separable_passes(terms, geometry)
+    else:
+        costs["separable"] = float("inf")
+    costs["fft"] = plan_tiles(geometry, channels).passes
+    return costs
 
 
-ENGINES: dict[str, Engine] = {"direct": correlate_direct}
+def choose_method(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> str:
+    """Name of the engine ``method="auto"`` uses for this kernel and geometry.
+
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> g = resolve_geometry((1000, 1000), (3, 3), "same", 1, 1)
+    >>> choose_method(np.arange(9.0).reshape(3, 3) ** 2, g)
+    'direct'
+    """
+    costs = engine_costs(kernel, geometry, channels)
+    return min(costs, key=costs.__getitem__)
 
 
-def choose_engine(kernel: NDArray[np.float32], geometry: Geometry, method: str = "auto") -> Engine:
-    """Pick the engine for ``method``; ``auto`` chooses from the kernel and image size."""
-    if method == "auto":
-        return correlate_direct
-    return ENGINES[method]
+def choose_engine(
+    kernel: NDArray[np.float32], geometry: Geometry, method: str = "auto", channels: int = 1
+) -> Engine:
+    """The engine for ``method``; ``"auto"`` asks the cost model (:func:`choose_method`)."""
+    name = choose_method(kernel, geometry, channels) if method == "auto" else method
+    if name == "separable":
+        # The SVD is cheap but not free; hand the terms over rather than decompose twice.
+        return partial(correlate_separable, terms=separable_terms(kernel))
+    return ENGINES[name]

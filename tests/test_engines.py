@@ -1,0 +1,445 @@
+"""The convolution engines (direct, separable, fft), the cost model and threading.
+
+Every engine is checked against an independent float64 reference: the naive sliding-window sum
+below (padding done by numpy.pad directly, not by convcli) and ``scipy.ndimage.correlate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
+
+import convcli.core.direct as direct_module
+import convcli.core.threads as threads_module
+from convcli.core import convolve, resolve_geometry
+from convcli.core.engines import ENGINES, choose_method, engine_costs
+from convcli.core.fft import next_fast_len, plan_tiles
+from convcli.core.separable import kernel_rank, separable_terms
+from convcli.errors import ParameterError
+
+ndimage = pytest.importorskip("scipy.ndimage")
+
+ENGINE_NAMES = ("direct", "separable", "fft")
+BORDERS = ("reflect", "symmetric", "edge", "wrap", "zero", "constant")
+NUMPY_PAD = {"reflect": "reflect", "symmetric": "symmetric", "edge": "edge", "wrap": "wrap"}
+
+
+def reference(
+    image: NDArray[np.floating],
+    kernel: NDArray[np.floating],
+    pad: tuple[int, int, int, int],
+    border: str,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    value: float = 0.0,
+) -> NDArray[np.float64]:
+    """Naive float64 cross-correlation: every output is an explicit window sum."""
+    x = np.asarray(image, dtype=np.float64)
+    widths = [(pad[0], pad[1]), (pad[2], pad[3])] + [(0, 0)] * (x.ndim - 2)
+    if border in ("zero", "constant"):
+        fill = value if border == "constant" else 0.0
+        x = np.pad(x, widths, mode="constant", constant_values=fill)
+    else:
+        x = np.pad(x, widths, mode=NUMPY_PAD[border])
+    kh, kw = kernel.shape
+    (dr, dc), (sr, sc) = dilation, stride
+    windows = sliding_window_view(x, (dr * (kh - 1) + 1, dc * (kw - 1) + 1), axis=(0, 1))
+    windows = windows[::sr, ::sc, ..., ::dr, ::dc]
+    return np.einsum("...ij,ij->...", windows, np.asarray(kernel, dtype=np.float64))
+
+
+def assert_close(actual: NDArray[np.floating], expected: NDArray[np.floating]) -> None:
+    """Within 1e-4 of the output scale (one 8-bit grey level is 4e-3 of 255)."""
+    assert actual.shape == expected.shape
+    assert actual.dtype == np.float32
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4 * scale)
+
+
+def random_kernel(rng: np.random.Generator, shape: tuple[int, int], kind: str) -> NDArray[np.float64]:
+    """A kernel of the given rank structure; ``kind`` is rank1, rank2, full or sparse."""
+    kh, kw = shape
+    if kind == "rank1":
+        return np.outer(rng.standard_normal(kh), rng.standard_normal(kw))
+    if kind == "rank2":
+        return np.outer(rng.standard_normal(kh), rng.standard_normal(kw)) + np.outer(
+            rng.standard_normal(kh), rng.standard_normal(kw)
+        )
+    kernel = rng.standard_normal(shape)
+    if kind == "sparse":
+        kernel[rng.random(shape) < 0.5] = 0.0
+    return kernel
+
+
+def gaussian(size: int, sigma: float) -> NDArray[np.float64]:
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return np.outer(g, g) / g.sum() ** 2
+
+
+def log_kernel(size: int, sigma: float) -> NDArray[np.float64]:
+    x = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(x, x)
+    r2 = (xx**2 + yy**2) / (2 * sigma**2)
+    # Not shifted to zero sum: subtracting the mean adds a constant (rank-1) term, making it rank 3.
+    return -(1 - r2) * np.exp(-r2)
+
+
+SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+
+
+# --- every engine against the naive reference ------------------------------------------------
+
+CASES = [
+    # (image shape, kernel shape, kernel kind, padding, stride, dilation)
+    ((23, 31), (3, 3), "full", "same", (1, 1), (1, 1)),
+    ((23, 31, 3), (5, 5), "rank1", "same", (1, 1), (1, 1)),
+    ((40, 37, 3), (4, 6), "rank2", "same", (1, 1), (1, 1)),
+    ((29, 33), (1, 7), "full", "valid", (1, 1), (1, 1)),
+    ((29, 33, 3), (7, 1), "full", "full", (1, 1), (1, 1)),
+    ((30, 28, 3), (5, 5), "sparse", (1, 3, 0, 2), (2, 3), (1, 1)),
+    ((30, 28), (3, 4), "full", (2, 0, 3, 1), (1, 2), (2, 1)),
+    ((41, 39, 3), (3, 3), "rank1", "same", (3, 2), (2, 3)),
+    ((26, 35, 2), (6, 5), "full", 2, (2, 2), (1, 2)),
+    ((50, 47, 3), (11, 9), "full", "same", (1, 1), (1, 1)),
+    ((17, 19), (2, 2), "rank2", (0, 1), (1, 1), (3, 3)),
+]
+
+
+@pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
+@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_engine_matches_naive_reference(case: tuple, border: str, method: str) -> None:
+    image_shape, kernel_shape, kind, padding, stride, dilation = case
+    rng = np.random.default_rng(hash((image_shape, kernel_shape, kind)) % 2**32)
+    image = rng.uniform(0, 255, image_shape)
+    kernel = random_kernel(rng, kernel_shape, kind)
+    geometry = resolve_geometry(image_shape[:2], kernel_shape, padding, stride, dilation)
+    expected = reference(image, kernel, geometry.pad, border, geometry.stride, geometry.dilation, 17.0)
+    actual = convolve(
+        image, kernel, padding=padding, border=border, border_value=17.0, stride=stride, dilation=dilation,
+        method=method, threads=1,
+    )
+    assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("method", ENGINE_NAMES)
+def test_engines_random_geometries(method: str) -> None:
+    """Seeded random sweep over sizes, kernels, paddings, strides, dilations and borders."""
+    rng = np.random.default_rng(20240611)
+    checked = 0
+    while checked < 60:
+        height, width = (int(v) for v in rng.integers(4, 30, 2))
+        channels = int(rng.choice([0, 1, 3]))
+        image = rng.uniform(0, 255, (height, width, channels) if channels else (height, width))
+        kernel_shape = (int(rng.integers(1, 8)), int(rng.integers(1, 8)))
+        kernel = random_kernel(rng, kernel_shape, str(rng.choice(["rank1", "rank2", "full", "sparse"])))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        dilation = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        padding = ["same", "valid", "full", tuple(int(v) for v in rng.integers(0, 4, 4))][int(rng.integers(4))]
+        border = str(rng.choice(BORDERS))
+        try:
+            geometry = resolve_geometry((height, width), kernel_shape, padding, stride, dilation)
+        except ParameterError:
+            continue  # kernel larger than the padded image: rejected before any engine runs
+        expected = reference(image, kernel, geometry.pad, border, geometry.stride, geometry.dilation, 3.0)
+        actual = convolve(
+            image, kernel, padding=padding, border=border, border_value=3.0, stride=stride,
+            dilation=dilation, method=method, threads=1,
+        )
+        assert_close(actual, expected)
+        checked += 1
+
+
+# scipy's mode names for convcli's border modes (see convcli.core.border).
+SCIPY_MODE = {"reflect": "mirror", "symmetric": "reflect", "edge": "nearest", "wrap": "grid-wrap", "zero": "constant"}
+
+
+@pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
+@pytest.mark.parametrize("border", sorted(SCIPY_MODE))
+@pytest.mark.parametrize("size", [3, 4, 7, 15])
+def test_engine_matches_scipy_correlate(size: int, border: str, method: str) -> None:
+    rng = np.random.default_rng(size)
+    image = rng.uniform(0, 255, (64, 70, 3))
+    kernel = rng.standard_normal((size, size))
+    # scipy centres an even kernel one pixel further down/right than "same" padding does;
+    # origin=-1 moves it back so both compute the same window for every output.
+    origin = -1 if size % 2 == 0 else 0
+    expected = ndimage.correlate(image, kernel[:, :, None], mode=SCIPY_MODE[border], origin=(origin, origin, 0))
+    actual = convolve(image, kernel, border=border, method=method, threads=1)
+    assert_close(actual, expected)
+
+
+def test_convolution_flip_matches_scipy_convolve() -> None:
+    rng = np.random.default_rng(5)
+    image = rng.uniform(0, 255, (40, 45))
+    kernel = rng.standard_normal((9, 9))
+    expected = ndimage.convolve(image, kernel, mode="mirror")
+    for method in ENGINE_NAMES:
+        assert_close(convolve(image, kernel, flip=True, method=method, threads=1), expected)
+
+
+@pytest.mark.parametrize("method", ENGINE_NAMES)
+def test_large_kernel_relative_to_image(method: str) -> None:
+    """A kernel nearly as large as the image (FFT tiles then cover the whole image)."""
+    rng = np.random.default_rng(9)
+    image = rng.uniform(0, 255, (20, 21, 3))
+    kernel = rng.standard_normal((19, 21))
+    expected = reference(image, kernel, (0, 0, 0, 0), "reflect", (1, 1), (1, 1))
+    assert_close(convolve(image, kernel, padding="valid", method=method, threads=1), expected)
+
+
+@pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
+def test_degenerate_shapes(method: str) -> None:
+    """One pixel, one tap, and an image with no channels at all."""
+    assert convolve(np.full((1, 1), 3.0), np.full((1, 1), 2.0), method=method).tolist() == [[6.0]]
+    assert convolve(np.zeros((5, 6, 0)), np.ones((3, 3)), method=method).shape == (5, 6, 0)
+
+
+@pytest.mark.parametrize("method", ENGINE_NAMES)
+def test_zero_kernel_gives_zeros(method: str) -> None:
+    image = np.full((12, 13, 3), 200.0)
+    out = convolve(image, np.zeros((3, 3)), method=method, threads=1)
+    assert out.shape == (12, 13, 3)
+    assert not out.any()
+
+
+@pytest.mark.parametrize("method", ENGINE_NAMES)
+def test_integer_kernel_on_uint8_is_exact(method: str) -> None:
+    """Sobel on 8-bit values: every engine lands on the exact integer (float32 holds them)."""
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (33, 34, 3), dtype=np.uint8)
+    expected = reference(image, SOBEL_X, (1, 1, 1, 1), "edge", (1, 1), (1, 1))
+    actual = convolve(image, SOBEL_X, border="edge", method=method, threads=1)
+    np.testing.assert_allclose(actual, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["taps", "blas"])
+@pytest.mark.parametrize("case", CASES[:9], ids=[f"case{i}" for i in range(9)])
+def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both inner strategies of the direct engine, forced, incl. a kernel with zero columns."""
+    image_shape, kernel_shape, kind, padding, stride, dilation = case
+    rng = np.random.default_rng(7)
+    image = rng.uniform(0, 255, image_shape)
+    kernel = random_kernel(rng, kernel_shape, kind)
+    if kernel.shape[1] > 2:
+        kernel[:, 0] = 0  # an all-zero first column is skipped by the blas strategy
+    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: (strategy, 10.0))
+    geometry = resolve_geometry(image_shape[:2], kernel_shape, padding, stride, dilation)
+    expected = reference(image, kernel, geometry.pad, "reflect", geometry.stride, geometry.dilation)
+    actual = convolve(image, kernel, padding=padding, stride=stride, dilation=dilation, method="direct", threads=1)
+    assert_close(actual, expected)
+
+
+UNIT_KERNELS = {
+    "minus-box": -np.ones((3, 3)),
+    "diff-row": np.array([[1.0, -1.0]]),
+    "diff-col-neg-first": np.array([[-1.0], [1.0]]),
+    "two-negatives": np.array([[-1.0, 0.0], [0.0, -1.0]]),
+    "one-negative": np.array([[0.0, -1.0]]),
+    "laplacian": np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]]),
+    "mixed": np.array([[1.0, -2.0, 1.0], [-0.5, 0.0, 0.5], [2.0, 2.0, -1.0]]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNIT_KERNELS))
+def test_tap_plan_signs_and_groups(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shift-and-add plan's add/subtract/negate paths for unit and grouped taps."""
+    kernel = UNIT_KERNELS[name]
+    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: ("taps", 10.0))
+    image = np.random.default_rng(3).uniform(0, 255, (15, 16, 3))
+    geometry = resolve_geometry((15, 16), kernel.shape, "same", 1, 1)
+    expected = reference(image, kernel, geometry.pad, "wrap", (1, 1), (1, 1))
+    assert_close(convolve(image, kernel, border="wrap", method="direct", threads=1), expected)
+
+
+def test_direct_prefers_taps_for_sparse_and_blas_for_dense() -> None:
+    geometry = resolve_geometry((500, 500), (5, 5), "same", 1, 1)
+    dense = np.random.default_rng(0).standard_normal((5, 5))
+    assert direct_module.direct_strategy(dense, geometry)[0] == "blas"
+    assert direct_module.direct_strategy(SOBEL_X, geometry)[0] == "taps"
+
+
+# --- rank detection ---------------------------------------------------------------------------
+
+
+def test_rank_of_known_kernels() -> None:
+    rng = np.random.default_rng(0)
+    assert kernel_rank(gaussian(31, 5.0).astype(np.float32)) == 1
+    assert kernel_rank(SOBEL_X) == 1
+    assert kernel_rank(SOBEL_X.T) == 1
+    assert kernel_rank(np.ones((5, 5))) == 1
+    assert kernel_rank(log_kernel(9, 1.4)) == 2
+    assert kernel_rank(rng.standard_normal((5, 5))) == 5
+    assert kernel_rank(np.zeros((3, 3))) == 0
+
+
+@pytest.mark.parametrize("kernel", [gaussian(7, 1.5), SOBEL_X, log_kernel(9, 1.4)], ids=["gauss", "sobel", "log"])
+def test_separable_terms_reconstruct_kernel(kernel: NDArray[np.float64]) -> None:
+    terms = separable_terms(kernel)
+    rebuilt = sum(np.outer(col.astype(np.float64), row.astype(np.float64)) for col, row in terms)
+    np.testing.assert_allclose(rebuilt, kernel, atol=1e-6 * np.abs(kernel).max())
+
+
+def test_sobel_terms_keep_exact_zero_and_antisymmetry() -> None:
+    """SVD noise is cleaned, so the zero column is skipped and +-taps pair up."""
+    (column, row), = separable_terms(SOBEL_X)
+    assert row[1] == 0
+    assert row[0] == -row[2]
+    assert column[0] == column[2]
+
+
+# --- next_fast_len and FFT tiles --------------------------------------------------------------
+
+
+def _is_5_smooth(n: int) -> bool:
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 11, 13, 97, 1021, 1025, 3870, 4097, 10007])
+def test_next_fast_len_is_smallest_5_smooth(n: int) -> None:
+    m = next_fast_len(n)
+    assert m >= n and _is_5_smooth(m)
+    assert not any(_is_5_smooth(k) for k in range(n, m))
+
+
+def test_fft_tiles_are_bounded_on_a_large_image() -> None:
+    geometry = resolve_geometry((2160, 3840), (31, 31), "same", 1, 1)
+    plan = plan_tiles(geometry, channels=3)
+    th, tw = plan.tile
+    assert th * tw * 3 <= 2_400_000
+    assert th < 2160 + 30 or tw < 3840 + 30  # the image really is cut into tiles
+
+
+# --- auto choice ------------------------------------------------------------------------------
+
+
+def test_auto_picks_separable_for_large_gaussian() -> None:
+    geometry = resolve_geometry((1080, 1920), (31, 31), "same", 1, 1)
+    assert choose_method(gaussian(31, 5.0).astype(np.float32), geometry, 3) == "separable"
+
+
+def test_auto_picks_fft_for_large_random_kernel() -> None:
+    kernel = np.random.default_rng(1).standard_normal((31, 31)).astype(np.float32)
+    geometry = resolve_geometry((2160, 3840), (31, 31), "same", 1, 1)
+    assert choose_method(kernel, geometry, 3) == "fft"
+
+
+def test_auto_picks_direct_for_small_random_kernel() -> None:
+    kernel = np.random.default_rng(1).standard_normal((3, 3)).astype(np.float32)
+    geometry = resolve_geometry((2160, 3840), (3, 3), "same", 1, 1)
+    assert choose_method(kernel, geometry, 3) == "direct"
+
+
+def test_auto_avoids_fft_when_stride_makes_it_wasteful() -> None:
+    kernel = np.random.default_rng(1).standard_normal((15, 15)).astype(np.float32)
+    unstrided = resolve_geometry((2000, 2000), (15, 15), "same", 1, 1)
+    strided = resolve_geometry((2000, 2000), (15, 15), "same", 4, 1)
+    assert choose_method(kernel, unstrided, 3) == "fft"
+    assert choose_method(kernel, strided, 3) == "direct"
+
+
+def test_cost_model_rates_low_rank_below_full_rank() -> None:
+    geometry = resolve_geometry((500, 500), (9, 9), "same", 1, 1)
+    costs = engine_costs(log_kernel(9, 1.4), geometry)
+    assert costs["separable"] < costs["direct"]
+    assert engine_costs(np.random.default_rng(0).standard_normal((9, 9)), geometry)["separable"] == float("inf")
+
+
+def test_methods_are_the_registered_engines() -> None:
+    from convcli.core import METHODS
+
+    assert set(METHODS) == {"auto", *ENGINES} == {"auto", "direct", "separable", "fft"}
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
+def test_threads_give_the_same_result(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Force real banding even on a test-sized image.
+    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
+    rng = np.random.default_rng(4)
+    image = rng.uniform(0, 255, (97, 83, 3))
+    kernel = rng.standard_normal((7, 7))
+    one = convolve(image, kernel, stride=(2, 1), method=method, threads=1)
+    two = convolve(image, kernel, stride=(2, 1), method=method, threads=2)
+    three = convolve(image, kernel, stride=(2, 1), method=method, threads=3)
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
+    np.testing.assert_allclose(three, one, rtol=0, atol=1e-5 * np.abs(one).max())
+
+
+def test_fft_threads_split_on_tile_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image several FFT tiles tall: bands start on tile boundaries, result unchanged."""
+    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
+    calls: list[tuple[int, int]] = []
+    original = threads_module.run_bands
+
+    def spy(worker, rows, threads, work, align=1):  # type: ignore[no-untyped-def]
+        calls.append((rows, align))
+        return original(worker, rows, threads, work, align)
+
+    monkeypatch.setattr("convcli.core.fft.run_bands", spy)
+    monkeypatch.setattr("convcli.core.fft.MAX_TILE_ELEMENTS", 3 * 256 * 256)  # small tiles
+    rng = np.random.default_rng(8)
+    image = rng.uniform(0, 255, (700, 300, 3))
+    kernel = rng.standard_normal((7, 7))
+    one = convolve(image, kernel, method="fft", threads=1)
+    two = convolve(image, kernel, method="fft", threads=2)
+    rows, align = calls[-1]
+    assert align < rows  # several tile rows, so two bands really ran
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
+    expected = reference(image, kernel, (3, 3, 3, 3), "reflect", (1, 1), (1, 1))
+    assert_close(two, expected)
+
+
+def test_band_edges_respect_alignment() -> None:
+    assert threads_module.band_edges(1000, 2, align=300) == [0, 600, 1000]
+    assert threads_module.band_edges(7, 2) == [0, 3, 7]
+    assert threads_module.band_count(2, 250, 1e12, align=300) == 1
+
+
+def test_bands_really_split_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
+    threads_module.run_bands(lambda a, b: seen.append((a, b)), 10, 3, 1e9)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
+
+
+def test_small_jobs_stay_on_one_thread() -> None:
+    assert threads_module.band_count(8, 100, 1000.0) == 1
+    assert threads_module.band_count(2, 2160, 1e9) == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_threads_validation_names_the_parameter(bad: object) -> None:
+    with pytest.raises(ParameterError, match="`threads`"):
+        convolve(np.zeros((5, 5)), np.ones((3, 3)), threads=bad)  # type: ignore[arg-type]
+
+
+def test_threads_none_uses_cpu_count() -> None:
+    image = np.random.default_rng(0).uniform(0, 255, (20, 20))
+    np.testing.assert_array_equal(convolve(image, SOBEL_X, threads=None), convolve(image, SOBEL_X, threads=1))
+
+
+def test_unknown_method_is_rejected() -> None:
+    with pytest.raises(ParameterError, match="`method`"):
+        convolve(np.zeros((5, 5)), np.ones((3, 3)), method="winograd")
+
+
+def test_core_engines_import_numpy_only() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, convcli.core; "
+        "bad = [m for m in ('PIL', 'typer', 'rich', 'scipy', 'cv2') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
