@@ -14,6 +14,7 @@ Nothing here prints: per-file results go to a callback and into the report.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import multiprocessing
 import os
@@ -656,9 +657,12 @@ def run_batch(
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ParameterError(f"`jobs` must be at least 1, got {jobs}")
-    settings = _Settings(
-        tuple(kernels), options or FilterOptions(), output or OutputOptions(), gray, existing, limits, all_frames
-    )
+    options = options or FilterOptions()
+    if jobs > 1 and options.threads is None:
+        # One process per core already fills the machine; threads inside each would only
+        # oversubscribe it.
+        options = dataclasses.replace(options, threads=1)
+    settings = _Settings(tuple(kernels), options, output or OutputOptions(), gray, existing, limits, all_frames)
     start = time.perf_counter()
     results: list[FileStatus | None] = [None] * len(tasks)
 

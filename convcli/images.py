@@ -23,11 +23,30 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # the decoders of READ_FORMATS, registered up front: see below
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    PpmImagePlugin,
+    TgaImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from convcli.errors import ConvcliError, ImageError, LimitError, OutputError, ParameterError
+from convcli.pngwrite import encode_png
 
 STDIO = "-"
+
+# Importing the plugins of the formats convcli reads registers them, so Image.open(formats=...)
+# never falls back to Image.init(), which imports every plugin Pillow has (tens of ms, and code
+# for formats convcli refuses anyway).
+_PLUGINS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, PpmImagePlugin, TgaImagePlugin,
+            TiffImagePlugin, WebPImagePlugin)
 
 # Formats convcli decodes. Anything else (EPS, PDF, PSD, ...) is refused before a decoder runs.
 # (Multi-picture JPEGs, MPO, are opened by the JPEG decoder.)
@@ -50,8 +69,11 @@ DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")
 MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
 
 # Default PNG compression: level 1 is ~3x faster than Pillow's default 6 for a few % more bytes.
+# Levels up to PARALLEL_PNG_MAX_LEVEL use convcli's multi-threaded writer (Up filter); higher
+# levels use Pillow's encoder, whose adaptive row filters give the smallest files.
 DEFAULT_PNG_COMPRESS_LEVEL = 1
 DEFAULT_JPEG_QUALITY = 92
+PARALLEL_PNG_MAX_LEVEL = 3
 
 # Largest image convcli decodes unless told otherwise: Pillow's own hard limit (twice its
 # MAX_IMAGE_PIXELS warning threshold), about 13,000 x 13,000 pixels. The check runs on the
@@ -447,9 +469,6 @@ def _allow_pillow_size(max_pixels: int | None) -> None:
     current = Image.MAX_IMAGE_PIXELS
     if current is not None and (max_pixels is None or max_pixels >= 2 * current):
         Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels // 2 + 1
-    # Image.open(formats=...) looks plugins up in a registry that only holds the common ones
-    # until every plugin is imported (KeyError 'MPO' otherwise).
-    Image.init()
 
 
 def _decode_pillow(
@@ -462,7 +481,7 @@ def _decode_pillow(
     header_only: bool,
     expected: str | None,
 ) -> list[Picture] | list[ImageHeader]:
-    image = Image.open(handle, formats=[f for f in READ_FORMATS if f in Image.OPEN])
+    image = Image.open(handle, formats=READ_FORMATS)
     # The bomb check: the header's size, before load() allocates anything.
     _check_size(image.size, name, max_pixels)
     fmt = image.format
@@ -578,10 +597,13 @@ def encode_frames(
     quality: int | None = None,
     compress_level: int | None = None,
     durations: list[float | None] | None = None,
+    threads: int | None = None,
 ) -> bytes:
     """Encode one frame, or several as an animation (GIF, PNG, WebP) or multi-page TIFF.
 
-    Each frame is ``(pixels, alpha)``: uint8, or uint16 grayscale for PNG and TIFF.
+    Each frame is ``(pixels, alpha)``: uint8, or uint16 grayscale for PNG and TIFF. A single
+    8-bit PNG at a fast level (0..3) goes to convcli's own writer, which compresses on
+    ``threads`` threads (:mod:`convcli.pngwrite`); everything else to Pillow.
     """
     if not frames:
         raise OutputError("nothing to encode: no frames")
@@ -589,6 +611,12 @@ def encode_frames(
         check_output_capability(fmt, frames=True)
     if frames[0][0].dtype == np.uint16:
         check_output_capability(fmt, depth=16)
+    level = DEFAULT_PNG_COMPRESS_LEVEL if compress_level is None else compress_level
+    if fmt == "PNG" and len(frames) == 1 and frames[0][0].dtype == np.uint8 and level <= PARALLEL_PNG_MAX_LEVEL:
+        pixels, alpha = frames[0]
+        if alpha is not None:
+            pixels = np.dstack([pixels, alpha])
+        return encode_png(pixels, level=level, threads=threads)
     images = [_prepare(pixels, alpha, fmt) for pixels, alpha in frames]
     options: dict[str, object] = {}
     if fmt == "PNG":
@@ -691,10 +719,13 @@ def write_frames(
     quality: int | None = None,
     compress_level: int | None = None,
     durations: list[float | None] | None = None,
+    threads: int | None = None,
 ) -> int:
     """Encode frames (see :func:`encode_frames`) and write them to a path (atomically) or ``-``; return the byte count."""
     chosen = resolve_format(destination, fmt)
-    data = encode_frames(frames, chosen, quality=quality, compress_level=compress_level, durations=durations)
+    data = encode_frames(
+        frames, chosen, quality=quality, compress_level=compress_level, durations=durations, threads=threads
+    )
     if str(destination) == STDIO:
         write_stdout(data)
     else:

@@ -232,7 +232,7 @@ def render(
         def to_pixels(band: NDArray[np.float32]) -> NDArray[np.uint8]:
             if kernel_offset:
                 band += kernel_offset
-            return map_to_uint8(band, output.mode, scale=output.scale, offset=output.offset)
+            return map_to_uint8(band, output.mode, scale=output.scale, offset=output.offset, overwrite=True)
 
         return filter_banded(
             values,
@@ -491,6 +491,7 @@ def process_file(
         quality=output.quality,
         compress_level=output.compress_level,
         durations=[p.duration for p in pictures],
+        threads=options.threads,
     )
     end = time.perf_counter()
     return FileResult(

@@ -38,6 +38,7 @@ from convcli.cli.common import (
     QuietOpt,
     ScaleOpt,
     StrideOpt,
+    ThreadsOpt,
     filter_options,
     limits,
     load_kernels,
@@ -107,6 +108,7 @@ def apply(
     quality: QualityOpt = None,
     compress_level: CompressLevelOpt = None,
     method: MethodOpt = "auto",
+    threads: ThreadsOpt = None,
     depth: DepthOpt = 8,
     all_frames: AllFramesOpt = False,
     in_place: InPlaceOpt = False,
@@ -128,7 +130,7 @@ def apply(
     """
     from convcli.pipeline import process_file
 
-    options = filter_options(padding, border, border_value, stride, dilation, flip, method)
+    options = filter_options(padding, border, border_value, stride, dilation, flip, method, threads)
     out_options = output_options(output_mode, scale, offset, format, quality, compress_level, depth)
     guards = limits(max_pixels, max_memory)
     kernels = load_kernels(kernel)

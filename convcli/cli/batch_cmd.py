@@ -38,6 +38,7 @@ from convcli.cli.common import (
     QuietOpt,
     ScaleOpt,
     StrideOpt,
+    ThreadsOpt,
     filter_options,
     limits,
     load_kernels,
@@ -203,6 +204,7 @@ def batch(
     quality: QualityOpt = None,
     compress_level: CompressLevelOpt = None,
     method: MethodOpt = "auto",
+    threads: ThreadsOpt = None,
     max_pixels: MaxPixelsOpt = DEFAULT_MAX_PIXELS,
     max_memory: MaxMemoryOpt = None,
     depth: DepthOpt = 8,
@@ -235,7 +237,7 @@ def batch(
     if null and from_list is None:
         raise ParameterError("--null/-0 describes the --from list; add --from FILE or --from -")
     check_template(name)
-    options = filter_options(padding, border, border_value, stride, dilation, flip, method)
+    options = filter_options(padding, border, border_value, stride, dilation, flip, method, threads)
     out_options = output_options(output_mode, scale, offset, format, quality, compress_level, depth)
     guards = limits(max_pixels, max_memory)
     kernels = load_kernels(kernel)

@@ -79,6 +79,14 @@ CompressLevelOpt = Annotated[
 MethodOpt = Annotated[
     str, typer.Option(help="Convolution engine: auto, or one of the engines the core offers.", metavar="NAME")
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Threads for filtering and PNG compression (default: one per CPU; small images use one).",
+        min=1,
+        metavar="N",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
 
@@ -89,7 +97,14 @@ def _border(value: str) -> str:
 
 
 def filter_options(
-    padding: str, border: str, border_value: float, stride: str, dilation: str, flip: bool, method: str
+    padding: str,
+    border: str,
+    border_value: float,
+    stride: str,
+    dilation: str,
+    flip: bool,
+    method: str,
+    threads: int | None = None,
 ) -> FilterOptions:
     """Check the filtering options and build :class:`~convcli.pipeline.FilterOptions`."""
     from convcli.core import METHODS
@@ -105,6 +120,7 @@ def filter_options(
         dilation=parse_pair(dilation, "--dilation"),
         flip=flip,
         method=method,
+        threads=threads,
     )
 
 

@@ -28,7 +28,7 @@ COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
 # Target size of one band's float32 working set (padded input + responses): a few MiB keeps
 # the temporaries small next to a 4K image (100 MiB as float32) without per-band overhead
 # dominating.
-_BAND_BYTES = 8 * 1024 * 1024
+_BAND_BYTES = 16 * 1024 * 1024
 
 
 def border_index(size: int, before: int, after: int, border: str) -> tuple[NDArray[np.intp], NDArray[np.bool_] | None]:
@@ -88,17 +88,29 @@ def iter_bands(
     top, bottom, left, right = geometry.pad
     row_index, row_inside = border_index(height, top, bottom, border)
     col_index, col_inside = border_index(width, left, right, border)
+    constant = row_inside is not None and col_inside is not None
+    fill = np.float32(0.0 if resolve_border(border) == "zero" else border_value)
     extent = geometry.dilated_kernel_shape[0]
     stride = geometry.stride[0]
+    padded_width = left + width + right
     end = geometry.out_shape[0] if stop is None else stop
     for first in range(start, end, rows_per_band):
         last = min(end, first + rows_per_band)
         p0 = first * stride
         p1 = (last - 1) * stride + extent
         rows = row_index[p0:p1]
-        band = image[rows][:, col_index].astype(np.float32, copy=False)
-        if row_inside is not None and col_inside is not None:
-            fill = np.float32(0.0 if resolve_border(border) == "zero" else border_value)
+        band = np.empty((p1 - p0, padded_width, *image.shape[2:]), dtype=np.float32)
+        if rows[-1] - rows[0] == len(rows) - 1 and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1))):
+            source = image[rows[0] : rows[-1] + 1]  # an inner band: a plain slice, no gather
+        else:
+            source = image[rows]  # a band that reaches the top or bottom border
+        band[:, left : left + width] = source  # one pass: copy and convert to float32
+        # Border columns are copies of the band's own image columns, as the border mode maps them.
+        if left:
+            band[:, :left] = band[:, left + col_index[:left]]
+        if right:
+            band[:, left + width :] = band[:, left + col_index[left + width :]]
+        if constant:
             band[~row_inside[p0:p1]] = fill
             band[:, ~col_inside] = fill
         yield first, last, band, replace(geometry, out_shape=(last - first, geometry.out_shape[1]))
@@ -119,6 +131,18 @@ def combine_responses(responses: Sequence[NDArray[np.float32]], combine: str) ->
     for response in rest:
         operation(result, response, out=result)
     return result
+
+
+def _combine_in_place(responses: list[NDArray[np.float32]], combine: str) -> NDArray[np.float32]:
+    """:func:`combine_responses` for responses the caller owns: no temporaries."""
+    first, *rest = responses
+    if combine == "magnitude" and rest:
+        np.multiply(first, first, out=first)
+        for response in rest:
+            np.multiply(response, response, out=response)
+            np.add(first, response, out=first)
+        return np.sqrt(first, out=first)
+    return combine_responses(responses, combine)
 
 
 def filter_banded(
@@ -181,7 +205,7 @@ def filter_banded(
                 if stopping.is_set():
                     return
                 responses = [engine(band, k, band_geometry, threads=1) for engine, k in zip(engines, kernels)]
-                combined = combine_responses(responses, combine)
+                combined = _combine_in_place(responses, combine)
                 out[first:stop] = transform(combined) if transform is not None else combined
         except BaseException:
             # Ctrl-C (raised in the calling thread) or an error: the other threads stop at their

@@ -20,8 +20,12 @@ def map_to_uint8(
     *,
     scale: float = 1.0,
     offset: float = 0.0,
+    overwrite: bool = False,
 ) -> NDArray[np.uint8]:
     """Map filter responses to uint8: ``y = values * scale + offset``, then ``mode``.
+
+    NaN maps to 0. ``overwrite=True`` lets a float32 ``values`` be used as scratch space (it
+    saves a copy when the caller no longer needs the responses).
 
     ``clip``
         round ``y`` to nearest and clip to 0..255.
@@ -43,18 +47,25 @@ def map_to_uint8(
     for name, number in (("scale", scale), ("offset", offset)):
         if not np.isfinite(number):
             raise ParameterError(f"`{name}` must be a finite number, got {number!r}")
-    y = np.asarray(values, dtype=np.float32)
-    if scale != 1.0 or offset != 0.0:
-        y = y * np.float32(scale) + np.float32(offset)
-    else:
-        y = y.copy()
+    y = np.asarray(values)
+    writable = overwrite and y.dtype == np.float32 and y.flags.writeable
+    if scale != 1.0:
+        y = np.multiply(y, np.float32(scale), out=y if writable else None, dtype=np.float32)
+        writable = True
+    if offset != 0.0:
+        y = np.add(y, np.float32(offset), out=y if writable else None, dtype=np.float32)
+        writable = True
+    if not writable:
+        y = np.array(y, dtype=np.float32)
     if mode == "abs":
         np.abs(y, out=y)
     elif mode == "normalize" and y.size:
         low, high = float(np.nanmin(y)), float(np.nanmax(y))
         if high > low:
-            y = (y - np.float32(low)) * np.float32(255.0 / (high - low))
-    np.nan_to_num(y, copy=False, nan=0.0)
+            np.subtract(y, np.float32(low), out=y)
+            np.multiply(y, np.float32(255.0 / (high - low)), out=y)
+    # fmax turns NaN into 0 and clips below in one pass; rint then rounds half to even.
+    np.fmax(y, np.float32(0.0), out=y)
     np.rint(y, out=y)
-    np.clip(y, 0, 255, out=y)
+    np.minimum(y, np.float32(255.0), out=y)
     return y.astype(np.uint8)

@@ -1,0 +1,99 @@
+"""A PNG encoder that compresses on every core.
+
+PNG encoding dominates the time of a filter run on a large photo: Pillow's encoder is single
+threaded and spends a good part of its time choosing a row filter. This writer uses the ``Up``
+filter for every row (one vectorised subtraction; it compresses photos and filter responses
+about as well as adaptive filtering at fast levels) and deflates horizontal bands of rows on
+several threads, the way pigz does: every band is a raw deflate stream primed with the last
+32 KiB of the band before it and ended with a sync flush, so the concatenation is one valid
+zlib stream (RFC 1950/1951) and the output is a standard PNG (8-bit gray, gray+alpha, RGB or
+RGBA) that any decoder reads.
+
+This module imports numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numpy.typing import NDArray
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (gray, gray+alpha, RGB, RGBA)
+_FILTER_UP = 2
+_WINDOW = 32 * 1024  # deflate's history window: what each band may refer back to
+_BAND_BYTES = 1024 * 1024  # uncompressed bytes per band: enough work per task, fine-grained enough
+_CHUNK_BYTES = 1024 * 1024  # IDAT chunk size; any size up to 2**31 - 1 is valid
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def filtered_rows(pixels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The PNG scanlines of ``pixels`` with the ``Up`` filter: a filter-type byte, then the
+    difference from the row above (modulo 256) for every byte of the row.
+
+    >>> filtered_rows(np.array([[1, 2], [4, 1]], dtype=np.uint8)).tolist()
+    [[2, 1, 2], [2, 3, 255]]
+    """
+    height = pixels.shape[0]
+    rows = pixels.reshape(height, -1)
+    out = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = _FILTER_UP
+    out[0, 1:] = rows[0]  # the row above the first is taken as zeros
+    np.subtract(rows[1:], rows[:-1], out=out[1:, 1:])
+    return out
+
+
+def _deflate_band(raw: memoryview, start: int, stop: int, level: int, last: bool) -> bytes:
+    primer = raw[max(0, start - _WINDOW) : start]
+    if len(primer):
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, bytes(primer))
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
+    data = compressor.compress(raw[start:stop])
+    return data + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def encode_png(pixels: NDArray[np.uint8], *, level: int = 1, threads: int | None = None) -> bytes:
+    """Encode 8-bit pixels ``(H, W)`` or ``(H, W, C)`` with C in 1..4 as PNG bytes.
+
+    ``level`` is the zlib level (0..9); ``threads`` the number of compressing threads
+    (default: one per CPU). The result does not depend on ``threads``.
+
+    >>> data = encode_png(np.zeros((2, 3), dtype=np.uint8))
+    >>> data[:8] == PNG_SIGNATURE, data[12:16]
+    (True, b'IHDR')
+    """
+    array = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in _COLOUR_TYPE or 0 in array.shape:
+        raise ValueError(f"cannot encode an array of shape {pixels.shape} as PNG")
+    if not 0 <= level <= 9:
+        raise ValueError(f"zlib level must be 0..9, got {level}")
+    height, width, channels = array.shape
+    raw = memoryview(filtered_rows(array).reshape(-1))
+    row_bytes = width * channels + 1
+    rows_per_band = max(1, _BAND_BYTES // row_bytes)
+    edges = [*range(0, height, rows_per_band), height]
+    bands = [(edges[i] * row_bytes, edges[i + 1] * row_bytes) for i in range(len(edges) - 1)]
+    workers = max(1, min(len(bands), threads if threads is not None else (os.cpu_count() or 1)))
+    jobs = [(raw, start, stop, level, i == len(bands) - 1) for i, (start, stop) in enumerate(bands)]
+    if workers == 1:
+        parts = [_deflate_band(*job) for job in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convcli-png") as pool:
+            parts = list(pool.map(lambda job: _deflate_band(*job), jobs))
+    # zlib wrapper: CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (no dictionary, check bits)
+    stream = b"\x78\x01" + b"".join(parts) + struct.pack(">I", zlib.adler32(raw))
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
+    pieces = [PNG_SIGNATURE, _chunk(b"IHDR", header)]
+    pieces += [_chunk(b"IDAT", stream[i : i + _CHUNK_BYTES]) for i in range(0, len(stream), _CHUNK_BYTES)]
+    pieces.append(_chunk(b"IEND", b""))
+    return b"".join(pieces)
