@@ -13,7 +13,7 @@ from PIL import Image
 import convcli
 from convcli.errors import ParameterError
 from convcli.kernels import load_kernel
-from convcli.pipeline import FilterOptions, OutputOptions, apply_kernels, default_output_path, process_file
+from convcli.pipeline import FilterOptions, OutputOptions, apply_kernels, default_output_path, process_file, render
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
 
@@ -121,3 +121,34 @@ def test_output_modes_through_process_file(tmp_path: Path) -> None:
     assert np.asarray(Image.open(tmp_path / "a.png")).max() == 0  # negative responses clip to 0
     assert np.asarray(Image.open(tmp_path / "b.png")).max() == 255  # |−800| clips to 255
     assert np.asarray(Image.open(tmp_path / "c.png"))[0, 2] == 208  # 800 * 0.1 + 128
+
+
+@pytest.mark.parametrize("kernels", [["sobel"], ["kirsch"], ["emboss"], ["gaussian", "sobel"], ["roberts"],
+                                     ["laplacian-8"]])
+@pytest.mark.parametrize("mode", ["clip", "abs"])
+@pytest.mark.parametrize(
+    "geometry", [{}, {"padding": "valid", "stride": 2}, {"dilation": (2, 1), "border": "wrap"}, {"flip": True}]
+)
+def test_banded_render_equals_the_float_path(kernels, mode, geometry, monkeypatch, rng) -> None:  # type: ignore[no-untyped-def]
+    # Small bands, so that the image is cut into many of them, shared by two threads.
+    monkeypatch.setattr("convcli.core.bands._BAND_BYTES", 4096)
+    monkeypatch.setattr("convcli.core.threads.MIN_WORK_PER_THREAD", 1)
+    image = rng.integers(0, 256, size=(41, 37, 3), dtype=np.uint8)
+    options = FilterOptions(threads=2, **geometry)
+    output = OutputOptions(mode=mode, scale=0.7, offset=3.0)
+    want = convcli.map_to_uint8(apply_kernels(image, kernels, options), mode, scale=0.7, offset=3.0)
+    got = render(image, kernels, options, output)
+    assert got.dtype == np.uint8 and got.shape == want.shape
+    # float32 sums in another order may round a value that sits on .5 the other way
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert np.mean(got != want) < 0.001
+
+
+def test_render_with_kernel_offset_and_anchor(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "k.toml"
+    path.write_text('name = "k"\ndescription = "anchored"\nmatrix = [[1, 2], [3, 4]]\nanchor = [1, 1]\noffset = -40\n')
+    kernel = load_kernel(str(path))
+    image = rng.integers(0, 256, size=(17, 19), dtype=np.uint8)
+    want = convcli.map_to_uint8(apply_kernels(image, [kernel]) / 10)
+    got = render(image, [kernel], output=OutputOptions(scale=0.1))
+    np.testing.assert_array_equal(got, want)
