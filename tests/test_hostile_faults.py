@@ -130,4 +130,6 @@ def test_signal_during_a_long_run(signum: int, status: int, tmp_path: Path, conv
     _, err = process.communicate(timeout=30)
     assert process.returncode == status, err
     assert "Traceback" not in err
+    if signum == signal.SIGINT:
+        assert err.strip().splitlines() == ["convcli: error: interrupted; no output was written"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]

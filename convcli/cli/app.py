@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 
 from convcli import __version__
+from convcli.cli import error_line
 from convcli.cli.batch_cmd import batch
-from convcli.cli.kernels_cmd import kernels_app
 from convcli.cli.common import (
     DEFAULT_MAX_PIXELS,
     AllFramesOpt,
@@ -44,7 +44,8 @@ from convcli.cli.common import (
     load_kernels,
     output_options,
 )
-from convcli.errors import ParameterError
+from convcli.cli.kernels_cmd import kernels_app
+from convcli.errors import ExitCode, ParameterError
 
 
 app = typer.Typer(
@@ -137,17 +138,21 @@ def apply(
     destination = output if output is not None else ("-" if input == "-" else None)
     if destination == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
-    result = process_file(
-        input,
-        destination,
-        kernels,
-        options,
-        out_options,
-        gray=gray,
-        limits=guards,
-        all_frames=all_frames,
-        in_place=in_place,
-    )
+    try:
+        result = process_file(
+            input,
+            destination,
+            kernels,
+            options,
+            out_options,
+            gray=gray,
+            limits=guards,
+            all_frames=all_frames,
+            in_place=in_place,
+        )
+    except KeyboardInterrupt:
+        error_line("interrupted; no output was written")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     if not quiet and result.destination != "<stdout>":
         shape = "x".join(str(n) for n in result.output_shape[1::-1])
         sys.stderr.write(f"wrote {result.destination} ({shape}, {result.seconds:.2f} s)\n")
