@@ -715,7 +715,7 @@ def run_batch(
 
     files = [
         status if status is not None else FileStatus(str(t.source), str(t.destination), "cancelled")
-        for status, t in zip(results, tasks)
+        for status, t in zip(results, tasks, strict=True)
     ]
     report = BatchReport(files, time.perf_counter() - start, jobs, interrupted)
     if interrupted:

@@ -204,7 +204,7 @@ def filter_banded(
             ):
                 if stopping.is_set():
                     return
-                responses = [engine(band, k, band_geometry, threads=1) for engine, k in zip(engines, kernels)]
+                responses = [engine(band, k, band_geometry, threads=1) for engine, k in zip(engines, kernels, strict=True)]
                 combined = _combine_in_place(responses, combine)
                 out[first:stop] = transform(combined) if transform is not None else combined
         except BaseException:
