@@ -297,3 +297,29 @@ def test_core_imports_numpy_only() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("kshape", [(3, 3), (2, 2), (4, 3), (5, 2)])
+@pytest.mark.parametrize("dilation", [1, 2, (1, 3)])
+def test_same_padding_matches_pytorch(kshape: tuple[int, int], dilation, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
+    torch = pytest.importorskip("torch")
+    image = rng.uniform(0, 255, size=(13, 16))
+    kernel = rng.standard_normal(kshape)
+    want = torch.nn.functional.conv2d(
+        torch.tensor(image)[None, None], torch.tensor(kernel)[None, None], padding="same", dilation=dilation
+    )[0, 0].numpy()
+    got = convolve(image, kernel, padding="same", border="zero", dilation=dilation)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("padding, stride, dilation", [(0, 1, 1), (1, 2, 1), ((2, 1), (2, 3), (1, 2)), (3, 3, 2)])
+def test_numeric_padding_stride_dilation_match_pytorch(padding, stride, dilation, rng) -> None:  # type: ignore[no-untyped-def]
+    torch = pytest.importorskip("torch")
+    image = rng.uniform(0, 255, size=(3, 17, 19))  # channels first, as torch wants
+    kernel = rng.standard_normal((3, 4))
+    weight = torch.tensor(np.stack([kernel] * 3))[:, None]  # depthwise: groups=3
+    want = torch.nn.functional.conv2d(
+        torch.tensor(image)[None], weight, padding=padding, stride=stride, dilation=dilation, groups=3
+    )[0].numpy()
+    got = convolve(np.moveaxis(image, 0, -1), kernel, padding=padding, border="zero", stride=stride, dilation=dilation)
+    np.testing.assert_allclose(np.moveaxis(got, -1, 0), want, rtol=1e-5, atol=1e-3)
