@@ -9,16 +9,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.core import centre_indices, convolve, map_to_uint8, resolve_geometry
+from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.geometry import PaddingSpec, PairSpec, resolve_pair
-from convcli.core.bands import filter_banded
+from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.mixing import mix_convolve
 from convcli.errors import LimitError, ParameterError
 from convcli.images import (
@@ -143,7 +143,8 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
     if kernel.weights is not None:
         result = _apply_mixing(pixels, kernel, kwargs)
     else:
-        result = _combine(kernel, (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices))  # type: ignore[arg-type]
+        responses = (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices)  # type: ignore[arg-type]
+        result = combine_responses(responses, kernel.combine, overwrite=True)
     if kernel.offset:
         result += np.float32(kernel.offset)
     return result
@@ -163,22 +164,6 @@ def _apply_mixing(pixels: ArrayLike, kernel: Kernel, kwargs: dict[str, object]) 
         )
     result = mix_convolve(array, kernel.weights, kernel.bias_pixels, **kwargs)  # type: ignore[arg-type]
     return result[..., 0] if produced == 1 else result
-
-
-def _combine(kernel: Kernel, responses: Iterator[NDArray[np.float32]]) -> NDArray[np.float32]:
-    if kernel.combine == "single":
-        return next(responses)
-    result = next(responses)
-    if kernel.combine == "magnitude":
-        np.multiply(result, result, out=result)
-        for response in responses:
-            np.multiply(response, response, out=response)
-            np.add(result, response, out=result)
-        return np.sqrt(result, out=result)
-    combine = np.maximum if kernel.combine == "max" else np.add
-    for response in responses:
-        combine(result, response, out=result)
-    return result
 
 
 def apply_kernels(
@@ -234,20 +219,9 @@ def render(
                 band += kernel_offset
             return map_to_uint8(band, output.mode, scale=output.scale, offset=output.offset, overwrite=True)
 
+        kwargs = {**options.convolve_kwargs(), "padding": padding}
         return filter_banded(
-            values,
-            last.matrices,
-            combine=last.combine,
-            padding=padding,
-            border=options.border,
-            border_value=options.border_value,
-            stride=options.stride,
-            dilation=options.dilation,
-            flip=options.flip,
-            method=options.method,
-            threads=options.threads,
-            transform=to_pixels,
-            out_dtype=np.uint8,
+            values, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8, **kwargs
         )
     filtered = apply_kernel(values.astype(np.float32, copy=False), last, options)
     if filtered.ndim == 3 and filtered.shape[2] != 3:
@@ -385,32 +359,6 @@ def check_memory(
             f"{_format_bytes(needed)} of working memory, more than the {_format_bytes(limit)} of {origin}; "
             "use a smaller image or fewer kernels, or raise --max-memory"
         )
-
-
-# -- 16-bit output -----------------------------------------------------------------------------
-
-
-def map_to_uint16(values: NDArray[np.floating], mode: str = "clip", *, scale: float = 1.0, offset: float = 0.0) -> NDArray[np.uint16]:
-    """Map float responses on the 0..255 scale to 16-bit samples (0..65535), as :func:`map_to_uint8` does to 8 bits.
-
-    ``scale``, ``offset`` and ``mode`` mean what they mean for 8 bits; only the final rounding
-    keeps 257 times finer steps.
-
-    >>> map_to_uint16(np.array([-1.0, 0.5, 255.0, 300.0])).tolist()
-    [0, 128, 65535, 65535]
-    """
-    map_to_uint8(np.zeros(1, dtype=np.float32), mode, scale=scale, offset=offset)  # same argument checks
-    y = np.asarray(values, dtype=np.float32) * np.float32(scale) + np.float32(offset)
-    if mode == "abs":
-        np.abs(y, out=y)
-    elif mode == "normalize" and y.size:
-        low, high = float(np.nanmin(y)), float(np.nanmax(y))
-        if high > low:
-            y = (y - np.float32(low)) * np.float32(255.0 / (high - low))
-    np.nan_to_num(y, copy=False, nan=0.0)
-    y = np.rint(y * np.float32(257.0))
-    np.clip(y, 0, 65535, out=y)
-    return y.astype(np.uint16)
 
 
 _COLOUR_16_BIT = (

@@ -10,7 +10,7 @@ band by band. A uint8 image therefore never exists as a full float32 copy.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -116,33 +116,31 @@ def iter_bands(
         yield first, last, band, replace(geometry, out_shape=(last - first, geometry.out_shape[1]))
 
 
-def combine_responses(responses: Sequence[NDArray[np.float32]], combine: str) -> NDArray[np.float32]:
-    """Combine the responses of a kernel set per pixel: ``magnitude``, ``max`` or ``sum``."""
-    first, *rest = responses
-    if combine == "single" or not rest:
+def combine_responses(
+    responses: Iterable[NDArray[np.float32]], combine: str, *, overwrite: bool = False
+) -> NDArray[np.float32]:
+    """Combine the responses of a kernel set per pixel: ``magnitude``, ``max`` or ``sum``.
+
+    ``responses`` is consumed one at a time, so a generator keeps at most two full responses in
+    memory. ``overwrite=True`` lets the responses serve as scratch space (no temporaries).
+
+    >>> combine_responses([np.float32([3.0]), np.float32([4.0])], "magnitude").tolist()
+    [5.0]
+    """
+    iterator = iter(responses)
+    first = next(iterator)
+    if combine == "single":
         return first
     if combine == "magnitude":
-        result = np.multiply(first, first)
-        for response in rest:
-            result += response * response
+        result = np.multiply(first, first, out=first if overwrite else None)
+        for response in iterator:
+            np.add(result, np.multiply(response, response, out=response if overwrite else None), out=result)
         return np.sqrt(result, out=result)
-    result = first.copy()
+    result = first if overwrite else first.copy()
     operation = np.maximum if combine == "max" else np.add
-    for response in rest:
+    for response in iterator:
         operation(result, response, out=result)
     return result
-
-
-def _combine_in_place(responses: list[NDArray[np.float32]], combine: str) -> NDArray[np.float32]:
-    """:func:`combine_responses` for responses the caller owns: no temporaries."""
-    first, *rest = responses
-    if combine == "magnitude" and rest:
-        np.multiply(first, first, out=first)
-        for response in rest:
-            np.multiply(response, response, out=response)
-            np.add(first, response, out=first)
-        return np.sqrt(first, out=first)
-    return combine_responses(responses, combine)
 
 
 def filter_banded(
@@ -205,7 +203,7 @@ def filter_banded(
                 if stopping.is_set():
                     return
                 responses = [engine(band, k, band_geometry, threads=1) for engine, k in zip(engines, kernels, strict=True)]
-                combined = _combine_in_place(responses, combine)
+                combined = combine_responses(responses, combine, overwrite=True)
                 out[first:stop] = transform(combined) if transform is not None else combined
         except BaseException:
             # Ctrl-C (raised in the calling thread) or an error: the other threads stop at their

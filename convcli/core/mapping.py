@@ -42,6 +42,30 @@ def map_to_uint8(
     >>> map_to_uint8(np.array([-1.0, 0.0, 1.0]), "normalize")
     array([  0, 128, 255], dtype=uint8)
     """
+    y = _respond(values, mode, scale, offset, overwrite)
+    np.rint(y, out=y)
+    np.minimum(y, np.float32(255.0), out=y)
+    return y.astype(np.uint8)
+
+
+def map_to_uint16(
+    values: NDArray[np.floating], mode: str = "clip", *, scale: float = 1.0, offset: float = 0.0
+) -> NDArray[np.uint16]:
+    """Map responses on the 0..255 scale to 16-bit samples (0..65535), as :func:`map_to_uint8`
+    does to 8 bits: the same ``scale``, ``offset`` and ``mode``, rounded to 257 times finer steps.
+
+    >>> map_to_uint16(np.array([-1.0, 0.5, 255.0, 300.0])).tolist()
+    [0, 128, 65535, 65535]
+    """
+    y = _respond(values, mode, scale, offset, False)
+    np.multiply(y, np.float32(257.0), out=y)
+    np.rint(y, out=y)
+    np.minimum(y, np.float32(65535.0), out=y)
+    return y.astype(np.uint16)
+
+
+def _respond(values: NDArray[np.floating], mode: str, scale: float, offset: float, overwrite: bool) -> NDArray[np.float32]:
+    """``values * scale + offset`` and the mode, in float32 on 0..255, clipped below at 0 (NaN too)."""
     if mode not in OUTPUT_MODES:
         raise ParameterError(f"`output_mode` must be one of {', '.join(OUTPUT_MODES)}, got {mode!r}")
     for name, number in (("scale", scale), ("offset", offset)):
@@ -64,8 +88,5 @@ def map_to_uint8(
         if high > low:
             np.subtract(y, np.float32(low), out=y)
             np.multiply(y, np.float32(255.0 / (high - low)), out=y)
-    # fmax turns NaN into 0 and clips below in one pass; rint then rounds half to even.
-    np.fmax(y, np.float32(0.0), out=y)
-    np.rint(y, out=y)
-    np.minimum(y, np.float32(255.0), out=y)
-    return y.astype(np.uint8)
+    # fmax turns NaN into 0 and clips below in one pass; the callers round and clip above.
+    return np.fmax(y, np.float32(0.0), out=y)
