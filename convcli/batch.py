@@ -18,7 +18,6 @@ import dataclasses
 import fnmatch
 import multiprocessing
 import os
-import re
 import signal
 import string
 import time
@@ -30,7 +29,7 @@ from pathlib import Path, PurePath
 from typing import BinaryIO, Literal
 
 from convcli.errors import ConvcliError, OutputError, ParameterError
-from convcli.images import READ_FORMATS, STDIO, WRITE_FORMATS, default_suffix, resolve_format
+from convcli.images import READ_FORMATS, STDIO, WRITE_FORMATS, default_suffix, resolve_format, temp_file_pattern
 from convcli.kernels import Kernel
 from convcli.pipeline import FilterOptions, Limits, OutputOptions, process_file
 
@@ -50,12 +49,6 @@ READ_SUFFIXES: tuple[str, ...] = tuple(
     sorted({s for fmt, suffixes in WRITE_FORMATS.items() if fmt in READ_FORMATS for s in suffixes} | set(_MPO_SUFFIXES))
 )
 _WRITE_SUFFIXES = {s for suffixes in WRITE_FORMATS.values() for s in suffixes}
-
-# images.write_bytes_atomic names its temporary files with
-# tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp"): the dot, the final name, a dot, eight
-# characters from tempfile's alphabet, ".tmp". The sweep after an interruption removes exactly
-# those, for the outputs of this batch only. Keep in step with images.write_bytes_atomic.
-_TEMP_RANDOM = r"[a-z0-9_]{8}"
 
 Existing = Literal["refuse", "skip", "overwrite"]
 Status = Literal["ok", "skipped", "failed", "cancelled"]
@@ -528,24 +521,17 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def temp_files_for(destination: Path) -> list[Path]:
-    """Temporary files that :func:`convcli.images.write_bytes_atomic` may have left for ``destination``."""
-    pattern = re.compile(rf"\.{re.escape(destination.name)}\.{_TEMP_RANDOM}\.tmp")
-    try:
-        with os.scandir(destination.parent) as scan:
-            return [Path(e.path) for e in scan if pattern.fullmatch(e.name)]
-    except OSError:
-        return []
-
-
 def sweep_temp_files(destinations: Iterable[Path]) -> int:
-    """Remove the temporary files of interrupted writes to ``destinations``; return how many."""
+    """Remove the temporary files of interrupted writes to ``destinations``; return how many.
+
+    Only the temporary files of these outputs are touched (see :func:`temp_file_pattern`).
+    """
     removed = 0
     by_folder: dict[Path, set[str]] = {}
     for destination in destinations:
         by_folder.setdefault(destination.parent, set()).add(destination.name)
     for folder, names in by_folder.items():
-        pattern = re.compile(rf"\.({'|'.join(re.escape(n) for n in names)})\.{_TEMP_RANDOM}\.tmp")
+        pattern = temp_file_pattern(names)
         try:
             with os.scandir(folder) as scan:
                 stale = [e.path for e in scan if pattern.fullmatch(e.name)]

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -652,6 +652,20 @@ def encode_image(
     return encode_frames([(pixels, alpha)], fmt, quality=quality, compress_level=compress_level)
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_file_pattern(names: Iterable[str]) -> re.Pattern[str]:
+    """The names :func:`write_bytes_atomic` gives the temporary files of outputs called ``names``:
+    ``.NAME.XXXXXXXX.tmp``, eight characters from :func:`tempfile.mkstemp`'s alphabet.
+
+    >>> bool(temp_file_pattern(["a.png"]).fullmatch(".a.png.k2_9xq0z.tmp"))
+    True
+    """
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"\.(?:{alternatives})\.[a-z0-9_]{{8}}{re.escape(_TEMP_SUFFIX)}")
+
+
 def write_bytes_atomic(data: bytes, destination: Path) -> None:
     """Write ``data`` to a temporary file beside ``destination`` and rename it into place.
 
@@ -664,7 +678,7 @@ def write_bytes_atomic(data: bytes, destination: Path) -> None:
     if not directory.is_dir():
         raise OutputError(f"{destination}: the folder {directory} does not exist")
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=directory)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=_TEMP_SUFFIX, dir=directory)
     except PermissionError as exc:
         raise OutputError(f"{destination}: permission denied (cannot create files in {directory})") from exc
     except OSError as exc:

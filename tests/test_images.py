@@ -190,3 +190,24 @@ def test_output_file_mode_follows_umask(tmp_path: Path) -> None:
     mode = (tmp_path / "m.png").stat().st_mode & 0o777
     assert mode != 0o600  # not the private mode of a temporary file
     assert io.BytesIO((tmp_path / "m.png").read_bytes()).read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_temp_file_pattern_matches_the_names_write_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from convcli.images import temp_file_pattern
+
+    made: list[str] = []
+    real_mkstemp = tempfile.mkstemp
+
+    def recording_mkstemp(*args, **kwargs):  # type: ignore[no-untyped-def]
+        fd, name = real_mkstemp(*args, **kwargs)
+        made.append(Path(name).name)
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
+    for _ in range(20):
+        write_image(np.zeros((2, 2), dtype=np.uint8), None, tmp_path / "out.png")
+    assert len(made) == 20
+    assert all(temp_file_pattern(["out.png"]).fullmatch(name) for name in made)
+    assert not any(temp_file_pattern(["other.png"]).fullmatch(name) for name in made)
