@@ -131,6 +131,8 @@ def test_user_kernel_path_and_shadow_warning(convcli_exe: list[str], tmp_path: P
     shadow = run(convcli_exe, "kernels", "show", "sobel", env=env)
     assert shadow.returncode == 0
     assert "convcli: warning: kernel 'sobel' from" in shadow.stderr and "shadows the built-in kernel" in shadow.stderr
+    quiet = run(convcli_exe, "apply", str(picture), "-k", "sobel", "-q", "-o", str(tmp_path / "s.png"), env=env)
+    assert quiet.returncode == 0 and quiet.stderr == ""
     listing = run(convcli_exe, "kernels", "list", "--json", env=env)
     assert listing.returncode == 0
     names = [row["name"] for row in json.loads(listing.stdout)]

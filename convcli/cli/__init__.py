@@ -32,6 +32,13 @@ def error_line(message: str) -> None:
 _quiet = False
 
 
+def set_quiet(quiet: bool) -> bool:
+    """Silence warning lines (``--quiet``); returns ``quiet`` so it can serve as an option callback."""
+    global _quiet
+    _quiet = bool(quiet)
+    return quiet
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
     if _quiet:
         return
@@ -79,8 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{PROG} {__version__}\n")
         return ExitCode.OK
     debug = "--debug" in args or os.environ.get("CONVCLI_DEBUG") == "1"
-    global _quiet
-    _quiet = "--quiet" in args or "-q" in args
+    set_quiet(False)  # until a command's --quiet says otherwise
     warnings.showwarning = _show_warning
     if not debug:
         # Pillow logs some refusals (logger.error) just before raising; with no handler, logging's

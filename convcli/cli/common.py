@@ -87,7 +87,16 @@ ThreadsOpt = Annotated[
         metavar="N",
     ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+def _quiet_callback(value: bool) -> bool:
+    from convcli.cli import set_quiet
+
+    return set_quiet(value)
+
+
+# The callback runs while options are parsed, so warnings from loading kernels are silenced too.
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", callback=_quiet_callback)
+]
 
 
 def _border(value: str) -> str:
