@@ -291,8 +291,8 @@ def test_bad_output_mode() -> None:
 
 def test_core_imports_numpy_only() -> None:
     code = (
-        "import sys, convcli.core, convcli.core.engines\n"
-        "bad = [m for m in ('PIL', 'typer', 'rich', 'scipy', 'click') if m in sys.modules]\n"
+        "import sys, convcli.core, convcli.core.engines, convcli.core.bands, convcli.core.mixing\n"
+        "bad = [m for m in ('PIL', 'typer', 'rich', 'scipy', 'click', 'cv2') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

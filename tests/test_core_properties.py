@@ -1,8 +1,8 @@
 """Property tests of the convolution core against an independent reference, for every border
 mode, padding, stride and dilation.
 
-The reference pads by index arithmetic (no numpy.pad, which the core uses) and sums taps in
-float64; scipy.ndimage cross-checks the "same" case.
+The reference (tests/reference.py) pads by index arithmetic and sums windows in float64;
+scipy.ndimage cross-checks the "same" case.
 """
 
 from __future__ import annotations
@@ -13,52 +13,13 @@ import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import correlate_reference, source_index
+
 from convcli.core import convolve, resolve_padding
 from convcli.errors import ParameterError
 
 BORDERS = ("reflect", "symmetric", "edge", "wrap", "zero", "constant")
 SCIPY_MODES = {"reflect": "mirror", "symmetric": "reflect", "edge": "nearest", "wrap": "grid-wrap", "zero": "constant"}
-
-
-def source_index(i: np.ndarray, n: int, border: str) -> np.ndarray:
-    """Map padded coordinates (may be negative or >= n) to source rows/columns; -1 means "constant"."""
-    if border in ("zero", "constant"):
-        return np.where((i >= 0) & (i < n), i, -1)
-    if border == "edge":
-        return np.clip(i, 0, n - 1)
-    if border == "wrap":
-        return np.mod(i, n)
-    if border == "symmetric":  # b a | a b c | c b
-        period = 2 * n
-        j = np.mod(i, period)
-        return np.where(j < n, j, period - 1 - j)
-    if n == 1:  # reflect: c b | a b c | b a; one pixel reflects onto itself
-        return np.zeros_like(i)
-    period = 2 * (n - 1)
-    j = np.mod(i, period)
-    return np.where(j < n, j, period - j)
-
-
-def reference(image, kernel, pad, stride, dilation, border, value):  # type: ignore[no-untyped-def]
-    image = np.asarray(image, dtype=np.float64)
-    h, w = image.shape[:2]
-    top, bottom, left, right = pad
-    rows = source_index(np.arange(-top, h + bottom), h, border)
-    cols = source_index(np.arange(-left, w + right), w, border)
-    fill = value if border == "constant" else 0.0
-    padded = image[np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))].copy()
-    outside = (rows[:, None] < 0) | (cols[None, :] < 0)
-    padded[outside] = fill
-    kh, kw = kernel.shape
-    (sr, sc), (dr, dc) = stride, dilation
-    out_h = (padded.shape[0] - dr * (kh - 1) - 1) // sr + 1
-    out_w = (padded.shape[1] - dc * (kw - 1) - 1) // sc + 1
-    out = np.zeros((out_h, out_w, *image.shape[2:]))
-    for i in range(kh):
-        for j in range(kw):
-            window = padded[i * dr : i * dr + (out_h - 1) * sr + 1 : sr, j * dc : j * dc + (out_w - 1) * sc + 1 : sc]
-            out += kernel[i, j] * window
-    return out
 
 
 paddings = st.one_of(
@@ -100,9 +61,9 @@ def test_every_border_padding_stride_dilation(data, h, w, kh, kw, channels, bord
     taps = kernel[::-1, ::-1] if flip else kernel
     if padding == "same" and stride != (1, 1):
         # "same" with a stride keeps every stride-th output of the stride-1 result
-        want = reference(image, taps, pad, (1, 1), dilation, border, value)[:: stride[0], :: stride[1]]
+        want = correlate_reference(image, taps, pad, border, (1, 1), dilation, value)[:: stride[0], :: stride[1]]
     else:
-        want = reference(image, taps, pad, stride, dilation, border, value)
+        want = correlate_reference(image, taps, pad, border, stride, dilation, value)
     assert got.dtype == np.float32
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
