@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import convcli_command, cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SIZE = (1024, 768)
@@ -83,17 +85,6 @@ def version_of(command: list[str]) -> str:
     return (text.strip().splitlines() or ["?"])[0]
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200, help="number of photos (default 200)")
@@ -106,8 +97,7 @@ def main() -> int:
 
     import convcli
 
-    convcli_exe = shutil.which("convcli", path=str(Path(sys.executable).parent)) or shutil.which("convcli")
-    command = [convcli_exe] if convcli_exe else [sys.executable, "-m", "convcli"]
+    command = convcli_command()
     mogrify = shutil.which("mogrify")
     vips = shutil.which("vips")
     jobs = str(args.jobs)
@@ -147,7 +137,7 @@ def main() -> int:
 
     convcli_rate = args.count / rows[0][2]
     print(f"Date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}  ")
-    print(f"Machine: {cpu_name()}, {os.cpu_count()} logical cores ({args.jobs} used per tool), "
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} logical cores ({args.jobs} used per tool), "
           f"{platform.system()} {platform.release()}  ")
     print(f"Versions: convcli {convcli.__version__}, Python {platform.python_version()}, numpy {numpy.__version__}, "
           f"Pillow {PIL.__version__}; {version_of(['mogrify', '-version'])}; {version_of(['vips', '--version'])}  ")

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import convcli_command
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +43,6 @@ def imagemagick() -> list[str] | None:
         if "ImageMagick" in version:
             return [path]
     return None
-
-
-def convcli_command() -> list[str]:
-    script = Path(sys.executable).parent / "convcli"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "convcli"]
 
 
 def run_once(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:

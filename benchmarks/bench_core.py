@@ -24,7 +24,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +31,7 @@ from numpy.typing import NDArray
 from convcli.core import convolve, resolve_geometry
 from convcli.core.engines import choose_method
 from convcli.core.separable import kernel_rank
+from machine import cpu_model
 
 try:
     import cv2
@@ -39,17 +39,6 @@ except ImportError:  # optional peer
     cv2 = None
 
 SLOW_MS = 3000.0
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or platform's guess."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def median_ms(function: Callable[[], object], repeat: int) -> float:
