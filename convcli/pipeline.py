@@ -49,17 +49,8 @@ class FilterOptions:
     threads: int | None = None  # None: one per CPU
 
     def convolve_kwargs(self) -> dict[str, object]:
-        """The options as keyword arguments of :func:`convcli.core.convolve`."""
-        return {
-            "threads": self.threads,
-            "padding": self.padding,
-            "border": self.border,
-            "border_value": self.border_value,
-            "stride": self.stride,
-            "dilation": self.dilation,
-            "flip": self.flip,
-            "method": self.method,
-        }
+        """The options as keyword arguments of :func:`convcli.core.convolve` (every field is one)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
