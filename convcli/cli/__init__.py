@@ -19,7 +19,6 @@ from convcli import __version__
 from convcli.errors import ConvcliError, ExitCode
 
 PROG = "convcli"
-BROKEN_PIPE_EXIT = ExitCode.BROKEN_PIPE  # 128 + SIGPIPE, what a tool killed by SIGPIPE reports
 
 
 def error_line(message: str) -> None:
@@ -107,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # BrokenPipeError is the exit's context. Report it as SIGPIPE would, and quietly.
             if isinstance(exc.__context__, BrokenPipeError) and not isinstance(exc, _Terminated):
                 _silence_stdout()
-                return BROKEN_PIPE_EXIT
+                return ExitCode.BROKEN_PIPE
             raise
         except UsageError as exc:
             if debug:
@@ -133,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
-        return BROKEN_PIPE_EXIT
+        return ExitCode.BROKEN_PIPE
     except _Terminated:
         error_line("terminated")
         return ExitCode.TERMINATED
