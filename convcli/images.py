@@ -640,18 +640,6 @@ def encode_frames(
     return buffer.getvalue()
 
 
-def encode_image(
-    pixels: NDArray[np.uint8] | NDArray[np.uint16],
-    alpha: NDArray[np.uint8] | None,
-    fmt: str,
-    *,
-    quality: int | None = None,
-    compress_level: int | None = None,
-) -> bytes:
-    """Encode uint8 pixels (or uint16 grayscale, for PNG/TIFF) and alpha, where the format can hold it."""
-    return encode_frames([(pixels, alpha)], fmt, quality=quality, compress_level=compress_level)
-
-
 _TEMP_SUFFIX = ".tmp"
 
 
