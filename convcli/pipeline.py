@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,14 +17,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
-from convcli.core.geometry import PaddingSpec, PairSpec, resolve_pair
 from convcli.core.bands import combine_responses, filter_banded
+from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
-from convcli.errors import LimitError, ParameterError
-from convcli.images import (
-    DEFAULT_MAX_PIXELS,
+from convcli.errors import ParameterError
+from convcli.io import (
     STDIO,
     ImageHeader,
+    Picture,
     check_output_capability,
     default_suffix,
     read_frames,
@@ -33,50 +33,24 @@ from convcli.images import (
     write_frames,
 )
 from convcli.kernels import Kernel, load_kernel
+from convcli.memory import check_memory
+from convcli.options import FilterOptions, InputOptions, JobOptions, Limits, OutputOptions, PaddingSpec
 
-
-@dataclass(frozen=True)
-class FilterOptions:
-    """How each kernel is applied: the keyword arguments of :func:`convcli.core.convolve`."""
-
-    padding: PaddingSpec = "same"
-    border: str = "reflect"
-    border_value: float = 0.0
-    stride: PairSpec = 1
-    dilation: PairSpec = 1
-    flip: bool = False
-    method: str = "auto"
-    threads: int | None = None  # None: one per CPU
-
-    def convolve_kwargs(self) -> dict[str, object]:
-        """The options as keyword arguments of :func:`convcli.core.convolve` (every field is one)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """How float responses become a file: the 8-bit mapping and the encoder settings."""
-
-    mode: str = "clip"
-    scale: float = 1.0
-    offset: float = 0.0
-    format: str | None = None
-    quality: int | None = None
-    compress_level: int | None = None
-    depth: int = 8  # bits per sample written: 8, or 16 for grayscale PNG/TIFF
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Safety limits checked before any pixel is decoded.
-
-    ``max_pixels`` caps width x height per frame (``None``: no cap). ``max_memory`` caps the
-    estimated working memory in bytes; ``None`` uses :func:`available_memory`, and no check is
-    made where that is unknown.
-    """
-
-    max_pixels: int | None = DEFAULT_MAX_PIXELS
-    max_memory: int | None = None
+__all__ = [
+    "FileResult",
+    "FilterOptions",
+    "InputOptions",
+    "JobOptions",
+    "Limits",
+    "OutputOptions",
+    "apply_kernel",
+    "apply_kernels",
+    "carry_alpha",
+    "default_output_path",
+    "filter_file",
+    "process_file",
+    "render",
+]
 
 
 @dataclass
@@ -261,122 +235,28 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-# -- memory ------------------------------------------------------------------------------------
-
-_MEMINFO = Path("/proc/meminfo")
-_CGROUP = Path("/sys/fs/cgroup")
-# Headroom over the estimate for what it leaves out: encoder buffers, engine scratch, Python.
-_MEMORY_HEADROOM = 1.25
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: ``MemAvailable`` from ``/proc/meminfo``, lowered
-    to what the cgroup (container) memory limit leaves; ``None`` where neither is readable.
-    """
-    found: list[int] = []
-    try:
-        for line in _MEMINFO.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-                break
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = (_CGROUP / "memory.max").read_text().strip()
-        if limit != "max":
-            used = int((_CGROUP / "memory.current").read_text().strip())
-            found.append(max(0, int(limit) - used))
-    except (OSError, ValueError):
-        pass
-    return min(found) if found else None
-
-
-def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], options: FilterOptions, *, gray: bool = False) -> int:
-    """Estimate the peak working memory, in bytes, of filtering an image with ``kernels``.
-
-    Per frame: 4 bytes a pixel for Pillow's decoded image, then float32 copies: the input, and
-    for the largest kernel step its padded input and two outputs (the running result and one
-    matrix's response); the 8-bit result; all times 1.25 for encoder buffers and scratch.
-    A kernel that does not fit the image raises :class:`ParameterError` here, before decoding.
-
-    >>> from convcli.images import ImageHeader
-    >>> from convcli.kernels import load_kernel
-    >>> header = ImageHeader("x", "PNG", "L", 1000, 1000, 1)
-    >>> round(estimate_memory(header, [load_kernel("box")], FilterOptions()) / 1e6)
-    28
-    """
-    channels = 1 if gray else header.channels
-    height, width = header.height, header.width
-    sample = 4 * channels
-    decoded = 4 * width * height
-    current = (height, width)
-    float_input = height * width * sample
-    step_peak = 0
-    for kernel in kernels:
-        geometry = resolve_geometry(current, kernel.shape, options.padding, options.stride, options.dilation)
-        top, bottom, left, right = geometry.pad
-        padded = (current[0] + top + bottom) * (current[1] + left + right) * sample
-        out = geometry.out_shape[0] * geometry.out_shape[1] * sample
-        step_peak = max(step_peak, padded + 2 * out)
-        current = geometry.out_shape
-    final = current[0] * current[1] * channels * 2
-    frame = decoded + float_input + step_peak + final
-    return int(frame * _MEMORY_HEADROOM) + final * max(0, header.frames - 1)
-
-
-def _format_bytes(count: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"  # pragma: no cover
-
-
-def check_memory(
-    header: ImageHeader, kernels: Sequence[Kernel], options: FilterOptions, limits: Limits, *, gray: bool = False
-) -> None:
-    """Raise :class:`LimitError` when the estimated working memory exceeds the limit."""
-    needed = estimate_memory(header, kernels, options, gray=gray)
-    limit = limits.max_memory
-    origin = "--max-memory"
-    if limit is None:
-        limit = available_memory()
-        origin = "available memory"
-        if limit is None:
-            return
-    if needed > limit:
-        raise LimitError(
-            f"{header.source}: refused: a {header.width}x{header.height} image needs about "
-            f"{_format_bytes(needed)} of working memory, more than the {_format_bytes(limit)} of {origin}; "
-            "use a smaller image or fewer kernels, or raise --max-memory"
-        )
-
-
 _COLOUR_16_BIT = (
     "{source}: 16-bit output is written for grayscale images only (Pillow writes no 16-bit colour); "
     "add --gray or use --depth 8"
 )
 
 
-def process_file(
+def filter_file(
     source: str | Path,
     destination: str | Path | None,
     kernels: Sequence[Kernel | str] | Kernel | str,
-    options: FilterOptions | None = None,
-    output: OutputOptions | None = None,
+    job: JobOptions | None = None,
     *,
-    gray: bool = False,
-    limits: Limits | None = None,
-    all_frames: bool = False,
     in_place: bool = False,
 ) -> FileResult:
     """Read ``source``, apply ``kernels`` in sequence, map to 8 (or 16) bits and write ``destination``.
 
-    ``source`` and ``destination`` may be ``-`` for stdin/stdout. ``destination=None`` picks
+    ``job`` holds every option (:class:`~convcli.options.JobOptions`). ``source`` and
+    ``destination`` may be ``-`` for stdin/stdout. ``destination=None`` picks
     :func:`default_output_path` (stdout when reading stdin), or the input itself with
     ``in_place``. The input is overwritten only with ``in_place=True``, and then atomically.
-    Everything that can be checked without the pixels (formats, depth, the limits of
-    ``limits``) is checked before any pixel is decoded.
+    Everything that can be checked without the pixels (formats, depth, the limits) is checked
+    before any pixel is decoded.
 
     Raises
     ------
@@ -387,9 +267,8 @@ def process_file(
     OutputError
         The output cannot be encoded or written; no partial file is left.
     """
-    options = options or FilterOptions()
-    output = output or OutputOptions()
-    limits = limits or Limits()
+    job = job or JobOptions()
+    output = job.output
     resolved = _resolve(kernels)
     if in_place:
         if str(source) == STDIO:
@@ -406,31 +285,34 @@ def process_file(
         raise ParameterError(f"{destination}: the output would overwrite the input; choose another -o, or use --in-place")
 
     def guard(header: ImageHeader) -> None:
-        if all_frames and header.frames > 1:
+        if job.input.all_frames and header.frames > 1:
             check_output_capability(fmt, frames=True)
-        if output.depth == 16 and header.channels == 3 and not gray:
+        if output.depth == 16 and header.channels == 3 and not job.input.gray:
             raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
-        check_memory(header, resolved, options, limits, gray=gray)
+        check_memory(header, resolved, job)
 
     start = time.perf_counter()
-    reader: Callable[..., object] = read_frames if all_frames else read_image
-    decoded_frames = reader(source, gray=gray, max_pixels=limits.max_pixels, before_decode=guard)
-    pictures = decoded_frames if isinstance(decoded_frames, list) else [decoded_frames]
+    gray, max_pixels = job.input.gray, job.limits.max_pixels
+    pictures: list[Picture]
+    if job.input.all_frames:
+        pictures = read_frames(source, gray=gray, max_pixels=max_pixels, before_decode=guard)
+    else:
+        pictures = [read_image(source, gray=gray, max_pixels=max_pixels, before_decode=guard)]
     decoded = time.perf_counter()
     frames = []
     for picture in pictures:
-        pixels = render(picture.pixels, resolved, options, output, source=picture.source)
-        alpha = carry_alpha(picture.alpha, resolved, options) if picture.alpha is not None else None
+        pixels = render(picture.pixels, resolved, job.filter, output, source=picture.source)
+        alpha = carry_alpha(picture.alpha, resolved, job.filter) if picture.alpha is not None else None
         frames.append((pixels, alpha))
     computed = time.perf_counter()
     written = write_frames(
-        frames,  # type: ignore[arg-type]
+        frames,
         destination,
         fmt=fmt,
         quality=output.quality,
         compress_level=output.compress_level,
         durations=[p.duration for p in pictures],
-        threads=options.threads,
+        threads=job.filter.threads,
     )
     end = time.perf_counter()
     return FileResult(
@@ -442,3 +324,31 @@ def process_file(
         seconds=end - start,
         timings={"decode": decoded - start, "filter": computed - decoded, "encode": end - computed},
     )
+
+
+def process_file(
+    source: str | Path,
+    destination: str | Path | None,
+    kernels: Sequence[Kernel | str] | Kernel | str,
+    options: FilterOptions | None = None,
+    output: OutputOptions | None = None,
+    *,
+    gray: bool = False,
+    limits: Limits | None = None,
+    all_frames: bool = False,
+    in_place: bool = False,
+) -> FileResult:
+    """:func:`filter_file` with the option groups given one by one.
+
+    >>> import tempfile
+    >>> from convcli.io import write_image
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = write_image(np.zeros((8, 8), np.uint8), None, folder / "in.png")
+    >>> process_file(folder / "in.png", folder / "out.png", "sobel", gray=True).output_shape
+    (8, 8)
+    """
+    job = JobOptions(
+        options or FilterOptions(), InputOptions(gray=gray, all_frames=all_frames), output or OutputOptions(),
+        limits or Limits(),
+    )
+    return filter_file(source, destination, kernels, job, in_place=in_place)

@@ -24,7 +24,7 @@ from convcli.batch import (
 )
 from convcli.core import map_to_uint8
 from convcli.errors import ParameterError
-from convcli.images import read_image
+from convcli.io import read_image
 from convcli.kernels import Kernel, load_kernel
 from convcli.pipeline import apply_kernels
 

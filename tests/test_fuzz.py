@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from convcli.errors import ConvcliError
-from convcli.images import ImageWarning, decode_bytes
+from convcli.io import ImageWarning, decode_bytes
 from convcli.kernels import kernel_from_dict
 from corpus import bomb_png, small_samples
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from convcli.cli import main
 from convcli.errors import OutputError, ParameterError
-from convcli.images import write_bytes_atomic
+from convcli.io import write_bytes_atomic
 from convcli.pipeline import process_file
 
 

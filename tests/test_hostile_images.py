@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from convcli.errors import ImageError, LimitError, ParameterError
-from convcli.images import DEFAULT_MAX_PIXELS, decode_bytes, read_frames, read_header, read_image
+from convcli.io import DEFAULT_MAX_PIXELS, decode_bytes, read_frames, read_header, read_image
+from convcli.options import JobOptions
 from convcli.pipeline import OutputOptions, process_file
 from corpus import BAD_CASES, GOOD_CASES, Case, bomb_png
 
@@ -112,9 +113,6 @@ def test_max_pixels_option_on_the_command_line(corpus, convcli_exe, tmp_path) ->
     assert "more than the limit of 100 (--max-pixels)" in result.stderr
     assert not out.exists()
     assert DEFAULT_MAX_PIXELS == 178_956_970
-    from convcli.cli.common import DEFAULT_MAX_PIXELS as CLI_DEFAULT
-
-    assert CLI_DEFAULT == DEFAULT_MAX_PIXELS
 
 
 def test_memory_estimate_refuses_before_decoding(corpus, convcli_exe, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -129,19 +127,19 @@ def test_memory_estimate_refuses_before_decoding(corpus, convcli_exe, tmp_path) 
 
 
 def test_memory_default_is_available_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from convcli import pipeline
-    from convcli.images import ImageHeader
+    from convcli import memory
+    from convcli.io import ImageHeader
     from convcli.kernels import load_kernel
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal: 100 kB\nMemAvailable: 1000 kB\n")
-    monkeypatch.setattr(pipeline, "_MEMINFO", meminfo)
-    monkeypatch.setattr(pipeline, "_CGROUP", tmp_path / "no-cgroup")
-    assert pipeline.available_memory() == 1000 * 1024
+    monkeypatch.setattr(memory, "_MEMINFO", meminfo)
+    monkeypatch.setattr(memory, "_CGROUP", tmp_path / "no-cgroup")
+    assert memory.available_memory() == 1000 * 1024
     header = ImageHeader("big.png", "PNG", "RGB", 2000, 2000, 1)
     with pytest.raises(LimitError, match=r"big\.png: refused: a 2000x2000 image needs about .* of available memory"):
-        pipeline.check_memory(header, [load_kernel("sobel")], pipeline.FilterOptions(), pipeline.Limits())
-    pipeline.check_memory(header, [load_kernel("sobel")], pipeline.FilterOptions(), pipeline.Limits(max_memory=2**40))
+        memory.check_memory(header, [load_kernel("sobel")])
+    memory.check_memory(header, [load_kernel("sobel")], JobOptions.from_values(max_memory=2**40))
 
 
 # -- formats and modes ----------------------------------------------------------------------------

@@ -45,12 +45,21 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     sys.stderr.write(f"{PROG}: warning: {text}\n")
 
 
-def _usage_errors() -> tuple[type[Exception], type[Exception]]:
-    try:
-        from typer._click.exceptions import ClickException, UsageError
-    except ImportError:  # typer releases that depend on click instead of vendoring it
-        from click.exceptions import ClickException, UsageError  # type: ignore[no-redef]
-    return ClickException, UsageError
+def _command_line_error() -> type[Exception]:
+    """The base class of the errors Typer raises for a bad command line (unknown option, bad value).
+
+    Typer 0.28 and later vendor Click and export the base as ``typer.TyperException``; earlier
+    releases depend on Click, whose public base is ``click.ClickException``. Both carry
+    ``exit_code`` and ``format_message()``, and usage errors a ``ctx``.
+    """
+    import typer
+
+    base = getattr(typer, "TyperException", None)
+    if isinstance(base, type) and issubclass(base, Exception):
+        return base
+    from click import ClickException  # typer < 0.26 depends on click
+
+    return ClickException
 
 
 def _silence_stdout() -> None:
@@ -97,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from convcli.cli.app import app
 
-        ClickException, UsageError = _usage_errors()
+        CommandLineError = _command_line_error()
         command = get_command(app)
         try:
             result = command.main(args=args, prog_name=PROG, standalone_mode=False)
@@ -108,17 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _silence_stdout()
                 return ExitCode.BROKEN_PIPE
             raise
-        except UsageError as exc:
+        except CommandLineError as exc:
             if debug:
                 raise
             ctx = getattr(exc, "ctx", None)
-            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            error_line(f"{exc.format_message()}{hint}")
-            return ExitCode.USAGE
-        except ClickException as exc:
-            if debug:
-                raise
-            error_line(exc.format_message())
+            usage = int(getattr(exc, "exit_code", 1)) == ExitCode.USAGE
+            hint = f" (see '{ctx.command_path} --help')" if usage and ctx is not None else ""
+            error_line(f"{exc.format_message()}{hint}")  # type: ignore[attr-defined]
             return int(getattr(exc, "exit_code", 1))
         code = result if isinstance(result, int) else ExitCode.OK
         return int(code)

@@ -6,48 +6,19 @@ stderr, a progress bar when stderr is a terminal, an optional JSON report and th
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from convcli.cli import error_line
-from convcli.cli.common import (
-    DEFAULT_MAX_PIXELS,
-    AllFramesOpt,
-    BorderOpt,
-    BorderValueOpt,
-    CompressLevelOpt,
-    DepthOpt,
-    DilationOpt,
-    FlipOpt,
-    FormatOpt,
-    GrayOpt,
-    KernelOpt,
-    MaxMemoryOpt,
-    MaxPixelsOpt,
-    MethodOpt,
-    OffsetOpt,
-    OutputMode,
-    OutputModeOpt,
-    PaddingOpt,
-    QualityOpt,
-    QuietOpt,
-    ScaleOpt,
-    StrideOpt,
-    ThreadsOpt,
-    filter_options,
-    limits,
-    load_kernels,
-    output_options,
-)
+from convcli.cli.params import KernelOpt, QuietOpt, load_kernels, with_job_options
 from convcli.errors import ExitCode, ParameterError
+from convcli.options import JobOptions
 
 if TYPE_CHECKING:
-    from convcli.batch import BatchReport, FileStatus
+    from convcli.batch import Existing, FileStatus
 
 _TEMPLATE_HELP = (
     "Output file name template. Fields: {stem} (photo for photo.jpg), {name} (photo.jpg), "
@@ -123,21 +94,6 @@ class _Feedback:
             self.progress.update(self.task_id, rate=f"{done / elapsed:.1f} files/s" if elapsed > 0 else "")
 
 
-def summary_line(report: BatchReport) -> str:
-    """``processed 38, skipped 0, failed 2 in 3.41 s, 12.3 megapixels/s``."""
-    parts = [f"processed {report.count('ok')}", f"skipped {report.count('skipped')}", f"failed {report.count('failed')}"]
-    if report.count("cancelled"):
-        parts.append(f"not run {report.count('cancelled')}")
-    return f"{', '.join(parts)} in {report.seconds:.2f} s, {report.megapixels_per_second:.1f} megapixels/s"
-
-
-def _write_report(path: Path, report: BatchReport) -> None:
-    from convcli.images import write_bytes_atomic
-
-    data = json.dumps(report.to_dict(), indent=2, ensure_ascii=False).encode() + b"\n"
-    write_bytes_atomic(data, path)
-
-
 def _read_list(source: str, null: bool) -> list[str]:
     from convcli.batch import read_file_list
     from convcli.errors import ImageError
@@ -151,6 +107,7 @@ def _read_list(source: str, null: bool) -> list[str]:
         raise ImageError(f"{source}: cannot read the file list: {exc.strerror or exc}") from None
 
 
+@with_job_options
 def batch(
     kernel: KernelOpt,
     outdir: Annotated[str, typer.Option("--output", "-o", help="Output folder; created if missing.", metavar="OUTDIR")],
@@ -190,27 +147,10 @@ def batch(
         str | None,
         typer.Option(help="Write the summary and per-file statuses to this JSON file.", metavar="FILE.json"),
     ] = None,
-    padding: PaddingOpt = "same",
-    border: BorderOpt = "reflect",
-    border_value: BorderValueOpt = 0.0,
-    stride: StrideOpt = "1",
-    dilation: DilationOpt = "1",
-    flip: FlipOpt = False,
-    gray: GrayOpt = False,
-    output_mode: OutputModeOpt = OutputMode.clip,
-    scale: ScaleOpt = 1.0,
-    offset: OffsetOpt = 0.0,
-    format: FormatOpt = None,
-    quality: QualityOpt = None,
-    compress_level: CompressLevelOpt = None,
-    method: MethodOpt = "auto",
-    threads: ThreadsOpt = None,
-    max_pixels: MaxPixelsOpt = DEFAULT_MAX_PIXELS,
-    max_memory: MaxMemoryOpt = None,
-    depth: DepthOpt = 8,
-    all_frames: AllFramesOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print a line per file.")] = False,
     quiet: QuietOpt = False,
+    *,
+    job: JobOptions,
 ) -> None:
     """Filter many images: folders, globs and file lists, in parallel, resumable.
 
@@ -228,7 +168,7 @@ def batch(
 
       convcli batch photos -r -k sobel -o out --skip-existing --report run.json
     """
-    from convcli.batch import BatchInterrupted, check_template, discover, plan_batch, run_batch
+    from convcli.batch import BatchInterrupted, BatchReport, check_template, discover, filter_batch, plan_batch
 
     if overwrite and skip_existing:
         raise ParameterError("--overwrite and --skip-existing exclude each other; choose one")
@@ -237,44 +177,29 @@ def batch(
     if null and from_list is None:
         raise ParameterError("--null/-0 describes the --from list; add --from FILE or --from -")
     check_template(name)
-    options = filter_options(padding, border, border_value, stride, dilation, flip, method, threads)
-    out_options = output_options(output_mode, scale, offset, format, quality, compress_level, depth)
-    guards = limits(max_pixels, max_memory)
     kernels = load_kernels(kernel)
     listed = _read_list(from_list, null) if from_list is not None else []
     files = discover(sources or [], recursive=recursive, pattern=pattern, exclude=[outdir], listed=listed)
-    tasks = plan_batch(files, outdir, kernels, template=name, fmt=out_options.format)
+    tasks = plan_batch(files, outdir, kernels, template=name, fmt=job.output.format)
     if not tasks:
         if not quiet:
             sys.stderr.write("no input files found\n")
         if report is not None:
-            from convcli.batch import BatchReport
-
-            _write_report(Path(report), BatchReport([], 0.0, 0))
+            BatchReport([], 0.0, 0).write_json(report)
         return
-    existing = "overwrite" if overwrite else "skip" if skip_existing else "refuse"
+    existing: Existing = "overwrite" if overwrite else "skip" if skip_existing else "refuse"
     interrupted = False
     with _Feedback(len(tasks), quiet=quiet, verbose=verbose) as feedback:
         try:
-            result = run_batch(
-                tasks,
-                kernels,
-                options,
-                out_options,
-                gray=gray,
-                jobs=jobs,
-                existing=existing,
-                fail_fast=fail_fast,
-                on_file=feedback,
-                limits=guards,
-                all_frames=all_frames,
+            result = filter_batch(
+                tasks, kernels, job, jobs=jobs, existing=existing, fail_fast=fail_fast, on_file=feedback
             )
         except BatchInterrupted as exc:
             result, interrupted = exc.report, True
     if not quiet:
-        sys.stderr.write(summary_line(result) + "\n")
+        sys.stderr.write(result.summary_line() + "\n")
     if report is not None:
-        _write_report(Path(report), result)
+        result.write_json(report)
     if interrupted:
         error_line("interrupted; rerun with --skip-existing to finish")
         raise typer.Exit(ExitCode.INTERRUPTED)

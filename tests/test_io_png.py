@@ -11,7 +11,8 @@ import pytest
 from conftest import SAMPLES
 from PIL import Image
 
-from convcli.pngwrite import PNG_SIGNATURE, encode_png, filtered_rows
+from convcli.io.formats import PNG_SIGNATURE
+from convcli.io.png import encode_png, filtered_rows
 
 
 def _decode(data: bytes) -> np.ndarray:

@@ -11,7 +11,7 @@ from conftest import SAMPLES
 from PIL import Image
 
 from convcli.errors import ImageError, OutputError, ParameterError
-from convcli.images import read_image, resolve_format, write_image
+from convcli.io import read_image, resolve_format, write_image
 
 
 def _save(tmp_path: Path, image: Image.Image, name: str, **kwargs: object) -> Path:
@@ -195,7 +195,7 @@ def test_output_file_mode_follows_umask(tmp_path: Path) -> None:
 def test_temp_file_pattern_matches_the_names_write_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
-    from convcli.images import temp_file_pattern
+    from convcli.io import temp_file_pattern
 
     made: list[str] = []
     real_mkstemp = tempfile.mkstemp

@@ -1,0 +1,62 @@
+"""``convcli apply``: filter one image."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from convcli.cli import error_line
+from convcli.cli.params import KernelOpt, QuietOpt, load_kernels, with_job_options
+from convcli.errors import ExitCode, ParameterError
+from convcli.options import JobOptions
+
+
+@with_job_options
+def apply(
+    input: Annotated[str, typer.Argument(help="Image file to filter, or - to read standard input.", metavar="INPUT")],
+    kernel: KernelOpt,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file, or - for standard output. Default: INPUT-KERNEL.EXT beside the input "
+            "(standard output when INPUT is -).",
+            metavar="PATH",
+        ),
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Overwrite the input file with the result (atomically).")
+    ] = False,
+    quiet: QuietOpt = False,
+    *,
+    job: JobOptions,
+) -> None:
+    """Filter one image with one or more kernels and write the result.
+
+    [bold]Examples[/bold]
+
+      convcli apply photo.jpg -k sobel                    [dim]# writes photo-sobel.jpg[/dim]
+
+      convcli apply photo.jpg -k gaussian:sigma=3 -o blurred.png
+
+      convcli apply photo.jpg -k sobel-x -m normalize --gray -o gx.png
+
+      cat a.png | convcli apply - -k gaussian -o - | convcli apply - -k sobel -o edges.png
+    """
+    from convcli.pipeline import filter_file
+
+    kernels = load_kernels(kernel)
+    destination = output if output is not None else ("-" if input == "-" else None)
+    if destination == "-" and sys.stdout.isatty():
+        raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
+    try:
+        result = filter_file(input, destination, kernels, job, in_place=in_place)
+    except KeyboardInterrupt:
+        error_line("interrupted; no output was written")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if not quiet and result.destination != "<stdout>":
+        shape = "x".join(str(n) for n in result.output_shape[1::-1])
+        sys.stderr.write(f"wrote {result.destination} ({shape}, {result.seconds:.2f} s)\n")

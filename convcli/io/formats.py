@@ -1,0 +1,133 @@
+"""The formats convcli reads and writes: the allow-list, suffixes, what each format can hold, and
+recognising a file by its first bytes.
+
+This module imports the standard library only, so options can be checked without loading Pillow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convcli.errors import ParameterError
+
+STDIO = "-"
+
+# Formats convcli decodes. Anything else (EPS, PDF, PSD, ...) is refused before a decoder runs.
+# (Multi-picture JPEGs, MPO, are opened by the JPEG decoder.)
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
+# Formats convcli encodes, with the suffixes that select them.
+WRITE_FORMATS: dict[str, tuple[str, ...]] = {
+    "PNG": (".png",),
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "BMP": (".bmp",),
+    "TIFF": (".tif", ".tiff"),
+    "WEBP": (".webp",),
+    "PPM": (".ppm", ".pgm", ".pnm"),
+    "GIF": (".gif",),
+    "TGA": (".tga",),
+}
+FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}
+# Suffixes of files convcli reads that it never writes: MPO (multi-picture JPEG).
+READ_ONLY_SUFFIXES: tuple[str, ...] = (".mpo",)
+# Suffixes of the formats convcli reads: what a folder walk picks up by default.
+READ_SUFFIXES: tuple[str, ...] = tuple(
+    sorted({s for fmt, suffixes in WRITE_FORMATS.items() if fmt in READ_FORMATS for s in suffixes} | set(READ_ONLY_SUFFIXES))
+)
+WRITE_SUFFIXES: frozenset[str] = frozenset(s for suffixes in WRITE_FORMATS.values() for s in suffixes)
+
+# What each format can hold, as Pillow writes it.
+NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM", "GIF"})
+DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")  # 16-bit (grayscale) samples
+MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Leading bytes of formats convcli refuses, so that the message can name what the file is
+# without handing it to the matching decoder.
+REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "PDF"),
+    (b"%!PS", "PostScript/EPS"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"8BPS", "PSD"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "XML/SVG"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"icns", "ICNS"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+)
+# Leading bytes of the formats convcli reads: a file that starts like one of these but that
+# Pillow cannot identify has a corrupt header, not an unknown format.
+READ_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (PNG_SIGNATURE, "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+
+
+def sniff(head: bytes, table: tuple[tuple[bytes, str], ...]) -> str | None:
+    """The name of the first format in ``table`` whose signature ``head`` starts with.
+
+    Text formats (those whose signature starts with ``<``) may follow leading white space.
+
+    >>> sniff(b"%PDF-1.7 ...", REFUSED_SIGNATURES), sniff(b"  <svg>", REFUSED_SIGNATURES)
+    ('PDF', 'SVG')
+    """
+    stripped = head.lstrip()
+    for magic, name in table:
+        if head.startswith(magic) or (magic[:1] == b"<" and stripped.startswith(magic)):
+            return name
+    return None
+
+
+def resolve_format(destination: str | Path, explicit: str | None) -> str:
+    """The output format: ``explicit`` if given, else from the suffix; PNG for stdout.
+
+    >>> resolve_format("out.JPG", None), resolve_format("-", "tif")
+    ('JPEG', 'TIFF')
+    """
+    if explicit:
+        name = explicit.strip().upper().lstrip(".")
+        name = FORMAT_ALIASES.get(name, name)
+        if name not in WRITE_FORMATS:
+            raise ParameterError(f"`--format` must be one of {', '.join(f.lower() for f in WRITE_FORMATS)}, got {explicit!r}")
+        return name
+    if str(destination) == STDIO:
+        return "PNG"
+    suffix = Path(destination).suffix.lower()
+    for fmt, suffixes in WRITE_FORMATS.items():
+        if suffix in suffixes:
+            return fmt
+    shown = f"suffix {suffix!r}" if suffix else "no suffix"
+    raise ParameterError(f"{destination}: cannot tell the output format from {shown}; add a suffix or use --format")
+
+
+def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -> None:
+    """Refuse, before any work, an output the format cannot hold.
+
+    >>> check_output_capability("JPEG", depth=16)
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: `--depth 16` needs PNG or TIFF output; JPEG holds 8 bits per sample
+    """
+    if depth not in (8, 16):
+        raise ParameterError(f"`--depth` must be 8 or 16, got {depth!r}")
+    if depth == 16 and fmt not in DEEP_FORMATS:
+        raise ParameterError(f"`--depth 16` needs PNG or TIFF output; {fmt} holds 8 bits per sample")
+    if frames and fmt not in MULTI_FRAME_FORMATS:
+        raise ParameterError(
+            f"`--all-frames` needs an output format that holds several frames "
+            f"({', '.join(f.lower() for f in MULTI_FRAME_FORMATS)}); {fmt} holds one"
+        )
+
+
+def default_suffix(fmt: str) -> str:
+    """The usual suffix of a format.
+
+    >>> default_suffix("JPEG")
+    '.jpg'
+    """
+    return WRITE_FORMATS[fmt][0]

@@ -1,0 +1,316 @@
+"""Reading images: what the header says, then the pixels, with every failure one clear error.
+
+A file is recognised by its first bytes before any decoder sees it; refused formats never reach
+one, and a PNG has every chunk checksum verified. The header's size is checked against
+``max_pixels`` before anything is allocated, and a caller's ``before_decode`` hook may refuse the
+work (for memory) at the same point. Pixels leave on the 0..255 scale (:mod:`convcli.io.modes`),
+upright by their EXIF orientation.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import (  # the decoders of READ_FORMATS, registered up front: see below
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    PpmImagePlugin,
+    TgaImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
+
+from convcli.errors import ConvcliError, ImageError, LimitError
+from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, sniff
+from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
+from convcli.io.png import check_png_chunks
+from convcli.io.stdio import describe, open_source
+from convcli.options import DEFAULT_MAX_PIXELS
+
+# Importing the plugins of the formats convcli reads registers them, so Image.open(formats=...)
+# never falls back to Image.init(), which imports every plugin Pillow has (tens of ms, and code
+# for formats convcli refuses anyway).
+_PLUGINS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, PpmImagePlugin, TgaImagePlugin,
+            TiffImagePlugin, WebPImagePlugin)
+
+HeaderCheck = Callable[["ImageHeader"], None]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a caller asked of one read."""
+
+    gray: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    all_frames: bool = False
+    before_decode: HeaderCheck | None = None
+    header_only: bool = False
+
+
+@dataclass
+class Picture:
+    """A decoded image (or one frame of an animation).
+
+    ``pixels`` is ``(H, W)`` for gray or ``(H, W, 3)`` for colour, on the 0..255 scale: uint8
+    for 8-bit files, float32 for deeper ones;
+    ``alpha`` is uint8 ``(H, W)`` or ``None``; ``format`` is the file's format (``PNG``...).
+    ``bits`` is the precision of the file's samples: 8, or 16 for 16-bit and 32-bit integer and
+    float images (whose extra precision survives in the float32 pixels). ``duration`` is the
+    frame's display time in milliseconds, for animations.
+    """
+
+    pixels: Pixels
+    alpha: NDArray[np.uint8] | None
+    format: str | None
+    source: str
+    bits: int = 8
+    duration: float | None = None
+
+    @property
+    def mode(self) -> str:
+        """Pillow mode of the colour part: ``L`` or ``RGB``."""
+        return "L" if self.pixels.ndim == 2 else "RGB"
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the file's header says, known before any pixel is decoded."""
+
+    source: str
+    format: str | None
+    mode: str
+    width: int
+    height: int
+    frames: int
+
+    @property
+    def pixels(self) -> int:
+        """Pixels per frame."""
+        return self.width * self.height
+
+    @property
+    def channels(self) -> int:
+        """Colour channels once decoded: 1 for grayscale modes, else 3."""
+        return 1 if self.mode in GRAY_MODES else 3
+
+
+def read_header(source: str | Path) -> ImageHeader:
+    """Read only the header of an image: format, mode, size and frame count.
+
+    Decodes no pixels, so it is safe on a decompression bomb.
+    """
+    headers = _read(source, _Request(max_pixels=None, header_only=True))
+    assert isinstance(headers[0], ImageHeader)
+    return headers[0]
+
+
+def read_image(
+    source: str | Path,
+    *,
+    gray: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    before_decode: HeaderCheck | None = None,
+) -> Picture:
+    """Decode an image file (or ``-`` for standard input) into a :class:`Picture`.
+
+    The EXIF orientation is applied, so the pixels are upright. ``gray`` converts colour to
+    luminance (ITU-R 601-2, as Pillow's ``convert("L")``) before filtering. Only the first
+    frame of an animation or multi-page file is read, with an :class:`ImageWarning`.
+
+    Parameters
+    ----------
+    source
+        A path, or ``-`` for standard input.
+    gray
+        Convert colour to luminance.
+    max_pixels
+        Refuse (:class:`~convcli.errors.LimitError`) an image whose header declares more pixels
+        than this, before decoding anything; ``None`` for no limit.
+    before_decode
+        Called with the :class:`ImageHeader` after the size check and before decoding, so that a
+        caller can refuse work it cannot afford (by raising a :class:`ConvcliError`).
+
+    Raises
+    ------
+    ImageError
+        For every file that cannot be read, naming the file and the cause.
+    """
+    return _pictures(_read(source, _Request(gray, max_pixels, False, before_decode)))[0]
+
+
+def read_frames(
+    source: str | Path,
+    *,
+    gray: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    before_decode: HeaderCheck | None = None,
+) -> list[Picture]:
+    """Decode every frame of an animation or multi-page file (one for a still image).
+
+    ``max_pixels`` applies to each frame; the other arguments are those of :func:`read_image`.
+    All frames share a layout (gray or colour, with or without alpha).
+    """
+    return _pictures(_read(source, _Request(gray, max_pixels, True, before_decode)))
+
+
+def decode_bytes(data: bytes, name: str = "<bytes>", **options: Any) -> Picture:
+    """Decode an image held in memory; ``options`` are those of :func:`read_image`.
+
+    >>> buffer = io.BytesIO(); Image.new("L", (3, 2), 7).save(buffer, "PNG")
+    >>> decode_bytes(buffer.getvalue()).pixels.shape
+    (2, 3)
+    """
+    return _pictures(_read(io.BytesIO(data), _Request(**options), name=name))[0]
+
+
+def _pictures(decoded: list[Picture] | list[ImageHeader]) -> list[Picture]:
+    return [p for p in decoded if isinstance(p, Picture)]
+
+
+def _read(source: str | Path | BinaryIO, request: _Request, name: str | None = None) -> list[Picture] | list[ImageHeader]:
+    if isinstance(source, (str, Path)):
+        name = describe(source)
+        handle = open_source(source)
+    else:
+        name, handle = name or "<bytes>", source
+    try:
+        return _decode(handle, name, request)
+    finally:
+        handle.close()
+
+
+def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
+    try:
+        head = handle.read(64)
+        handle.seek(0)
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    if not head:
+        raise ImageError(f"{name}: empty file (0 bytes), not an image")
+    refused = sniff(head, REFUSED_SIGNATURES)
+    if refused:
+        raise ImageError(f"{name}: {refused} files are not read by convcli (it reads {', '.join(READ_FORMATS)})")
+    expected = sniff(head, READ_SIGNATURES)
+    if expected == "PNG" and not request.header_only:
+        check_png_chunks(handle, name)
+        handle.seek(0)
+    max_pixels = request.max_pixels
+    _allow_pillow_size(max_pixels)
+    try:
+        with warnings.catch_warnings():
+            # convcli applies its own limit (max_pixels) to every frame; Pillow's warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns about oddities of damaged files ("Corrupt EXIF data", "Truncated File
+            # Read") before it fails or recovers; the one error line, or the image, says enough.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            return _decode_pillow(handle, name, request)
+    except ConvcliError:
+        raise
+    except Image.DecompressionBombError as exc:
+        # Pillow's own check (kept as a second line, at or above convcli's limit) fired first.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        limit = f"{max_pixels:,}" if max_pixels is not None else f"Pillow's {2 * (Image.MAX_IMAGE_PIXELS or 0):,}"
+        raise LimitError(
+            f"{name}: refused: the image declares {declared}, more than the limit of {limit} (--max-pixels); "
+            "nothing was decoded"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        if expected:
+            raise ImageError(f"{name}: corrupt {expected} file: its header cannot be read") from exc
+        raise ImageError(
+            f"{name}: not an image, or not in a format convcli reads ({', '.join(READ_FORMATS)})"
+        ) from exc
+    except MemoryError as exc:
+        raise ImageError(f"{name}: not enough memory to decode this image") from exc
+    except RecursionError as exc:
+        raise ImageError(f"{name}: corrupt image: structures nested too deeply") from exc
+    except Exception as exc:
+        # Decoders fed hostile bytes raise OSError, SyntaxError, ValueError, EOFError, struct.error,
+        # IndexError, ZeroDivisionError, ...: all mean the same thing to the user.
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        kind = "truncated" if "truncated" in cause.lower() or isinstance(exc, EOFError) else "corrupt"
+        raise ImageError(f"{name}: {kind} or unreadable image: {cause}") from exc
+
+
+def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name}: the header declares an empty image ({width}x{height})")
+    if max_pixels is not None and width * height > max_pixels:
+        raise LimitError(
+            f"{name}: refused: {width}x{height} is {width * height:,} pixels, more than the limit of "
+            f"{max_pixels:,} (--max-pixels); nothing was decoded"
+        )
+
+
+def _allow_pillow_size(max_pixels: int | None) -> None:
+    # Pillow refuses images above twice Image.MAX_IMAGE_PIXELS in Image.open and when seeking
+    # GIF frames or TIFF tiles. convcli's own check is the one that counts, so Pillow's global
+    # is only ever raised (never lowered) to let a larger --max-pixels through.
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and (max_pixels is None or max_pixels >= 2 * current):
+        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels // 2 + 1
+
+
+def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
+    max_pixels, all_frames = request.max_pixels, request.all_frames
+    image = Image.open(handle, formats=READ_FORMATS)
+    # The bomb check: the header's size, before load() allocates anything.
+    _check_size(image.size, name, max_pixels)
+    fmt = image.format
+    count = int(getattr(image, "n_frames", 1) or 1)
+    header = ImageHeader(name, fmt, image.mode, image.size[0], image.size[1], count)
+    if request.header_only:
+        return [header]
+    if request.before_decode is not None:
+        request.before_decode(header if all_frames else ImageHeader(name, fmt, image.mode, *image.size, 1))
+    if count > 1 and not all_frames:
+        warnings.warn(
+            f"{name}: has {count} frames; only the first is filtered (--all-frames filters every one)",
+            ImageWarning,
+            stacklevel=5,
+        )
+    pictures: list[Picture] = []
+    for index in range(count if all_frames else 1):
+        if index:
+            image.seek(index)
+            _check_size(image.size, f"{name} (frame {index + 1})", max_pixels)
+        image.load()
+        duration = image.info.get("duration")
+        frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
+        pixels, alpha, bits = convert_frame(frame, name, request.gray)
+        pictures.append(
+            Picture(pixels, alpha, fmt, name, bits, float(duration) if isinstance(duration, (int, float)) else None)
+        )
+    if all_frames and len({p.pixels.shape[:2] for p in pictures}) > 1:
+        raise ImageError(f"{name}: its frames differ in size; convcli filters frames of one size only")
+    return _unify(pictures) if all_frames else pictures
+
+
+def _unify(frames: list[Picture]) -> list[Picture]:
+    """Give every frame the same layout: colour if any frame is, alpha if any frame has it.
+
+    GIF decoders return the first frame as a palette image and later ones as RGB(A).
+    """
+    colour = any(f.pixels.ndim == 3 for f in frames)
+    with_alpha = any(f.alpha is not None for f in frames)
+    for frame in frames:
+        if colour and frame.pixels.ndim == 2:
+            frame.pixels = np.repeat(frame.pixels[..., None], 3, axis=2)
+        if with_alpha and frame.alpha is None:
+            frame.alpha = np.full(frame.pixels.shape[:2], 255, dtype=np.uint8)
+    return frames
