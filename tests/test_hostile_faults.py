@@ -114,19 +114,25 @@ def test_in_place_is_atomic(noise: Path, tmp_path: Path, capsys: pytest.CaptureF
 def test_signal_during_a_long_run(signum: int, status: int, tmp_path: Path, convcli_exe: list[str]) -> None:
     big = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (2000, 2000), dtype=np.uint8)).save(big)
+    data = big.read_bytes()
     out = tmp_path / "out.png"
-    # a 121x121 Gaussian forced onto the direct engine: thousands of passes over 4 Mpx, far
-    # more than the few seconds before the signal
+    # A 241x241 Gaussian forced onto the direct engine on one thread: minutes of work on any
+    # machine, whatever its core count. The image arrives on standard input, so once the test has
+    # written all of it the process is certainly inside convcli (reading it), and still far from
+    # done: the signal lands mid-run without any guess at how long start-up takes.
     process = subprocess.Popen(
-        [*convcli_exe, "apply", str(big), "-k", "gaussian:sigma=20", "--method", "direct", "-o", str(out)],
-        stdout=subprocess.PIPE,
+        [*convcli_exe, "apply", "-", "-k", "gaussian:sigma=40", "--method", "direct", "--threads", "1", "-o", str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
     )
-    time.sleep(3.0)
-    assert process.poll() is None, process.communicate()
+    assert process.stdin is not None and process.stderr is not None
+    process.stdin.write(data)  # returns once convcli has read all but the last pipe buffer's worth
+    process.stdin.close()
+    assert process.poll() is None
     process.send_signal(signum)
-    _, err = process.communicate(timeout=30)
+    process.wait(timeout=60)
+    err = process.stderr.read().decode()
     assert process.returncode == status, err
     assert "Traceback" not in err
     if signum == signal.SIGINT:
