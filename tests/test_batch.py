@@ -13,12 +13,17 @@ from PIL import Image
 from convcli.batch import (
     BatchInterrupted,
     FileStatus,
+    FileWork,
+    InProcessExecutor,
+    LocalPoolExecutor,
+    WorkItem,
     SourceFile,
     check_template,
     discover,
     plan_batch,
     read_file_list,
     render_name,
+    filter_batch,
     run_batch,
     sweep_temp_files,
 )
@@ -26,6 +31,7 @@ from convcli.core import map_to_uint8
 from convcli.errors import ParameterError
 from convcli.io import read_image
 from convcli.kernels import Kernel, load_kernel
+from convcli.options import JobOptions
 from convcli.pipeline import apply_kernels
 
 from conftest import SAMPLES
@@ -296,3 +302,51 @@ def test_report_holds_summary_and_files(photos: Path, tmp_path: Path) -> None:
     assert [f["status"] for f in statuses] == ["ok", "failed"]
     assert statuses[0]["error"] is None and statuses[1]["error"]
     assert set(statuses[0]) == {"path", "output", "status", "error", "seconds"}
+
+
+# -- executors ---------------------------------------------------------------------------------
+
+
+class RecordingExecutor(InProcessExecutor):
+    """Runs in this process and remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.items: list[WorkItem] = []
+
+    def run(self, work, items):  # type: ignore[no-untyped-def]
+        self.items.extend(items)
+        yield from super().run(work, items)
+
+
+def test_filter_batch_runs_through_the_executor_it_is_given(photos: Path, tmp_path: Path) -> None:
+    tasks = plan_batch(discover([photos / "coffee.png", photos / "astronaut.png"]), tmp_path / "out", SOBEL)
+    executor = RecordingExecutor()
+    report = filter_batch(tasks, SOBEL, JobOptions.from_values(gray=True), executor=executor)
+    assert [item.source for item in executor.items] == [str(t.source) for t in tasks]
+    assert report.count("ok") == 2 and report.jobs == 1
+    assert read_image(tasks[0].destination).pixels.ndim == 2  # the job's options reached the work
+
+
+def test_closing_a_pool_run_stops_its_workers_mid_file(tmp_path: Path) -> None:
+    import multiprocessing
+    import time
+
+    quick, slow = tmp_path / "quick.png", tmp_path / "slow.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(quick)
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (1500, 1500), dtype=np.uint8)).save(slow)
+    # Minutes of work per large file on one thread; the small one is done at once.
+    kernels = (load_kernel("gaussian:sigma=40"),)
+    work = FileWork(kernels, JobOptions.from_values(method="direct", threads=1), "refuse")
+    out = tmp_path / "out"
+    out.mkdir()
+    items = [WorkItem(0, str(quick), str(out / "q.png"))]
+    items += [WorkItem(i, str(slow), str(out / f"s{i}.png")) for i in (1, 2)]
+    outcomes = LocalPoolExecutor(2).run(work, items)
+    first = next(outcomes)
+    assert [(index, status.status) for index, status in first] == [(0, "ok")]
+    assert len(multiprocessing.active_children()) == 2  # both workers: one idle, one mid-file
+    started = time.monotonic()
+    outcomes.close()
+    assert time.monotonic() - started < 15  # the workers were ended, not waited for
+    assert multiprocessing.active_children() == []
+    assert sorted(p.name for p in out.iterdir()) == ["q.png"]

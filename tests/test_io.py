@@ -11,7 +11,7 @@ from conftest import SAMPLES
 from PIL import Image
 
 from convcli.errors import ImageError, OutputError, ParameterError
-from convcli.io import read_image, resolve_format, write_image
+from convcli.io import decode_bytes, read_image, resolve_format, write_image
 
 
 def _save(tmp_path: Path, image: Image.Image, name: str, **kwargs: object) -> Path:
@@ -157,18 +157,21 @@ def test_jpeg_drops_alpha_with_a_warning(tmp_path: Path) -> None:
     assert Image.open(tmp_path / "o.jpg").mode == "RGB"
 
 
-def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "o.png"
-    target.write_bytes(b"old contents")
+def test_fifo_is_written_through_not_replaced(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
 
-    def failing_fsync(fd: int) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("os.fsync", failing_fsync)
-    with pytest.raises(OutputError, match="No space left on device"):
-        write_image(np.zeros((3, 3), dtype=np.uint8), None, target)
-    assert target.read_bytes() == b"old contents"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    write_image(np.full((3, 4), 9, dtype=np.uint8), None, fifo)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it
+    assert decode_bytes(received[0]).pixels.tolist() == [[9] * 4] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.png"]
 
 
 def test_write_into_missing_folder(tmp_path: Path) -> None:
