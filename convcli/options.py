@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -218,7 +218,7 @@ class FilterOptions:
         kind=int, minimum=1, metavar="N",
     )
 
-    def convolve_kwargs(self) -> dict[str, object]:
+    def convolve_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments of :func:`convcli.core.convolve` (every field is one)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
@@ -333,14 +333,12 @@ class JobOptions:
         unknown = sorted(set(changes) - set(OPTION_OWNERS))
         if unknown:
             raise ParameterError(f"unknown option `{unknown[0]}`; the options are {', '.join(OPTION_OWNERS)}")
-        groups: dict[str, Mapping[str, Any]] = {}
+        replaced: dict[str, Any] = {}
         for attribute, _, _ in OPTION_GROUPS:
             mine = {name: value for name, value in changes.items() if OPTION_OWNERS[name] == attribute}
             if mine:
-                groups[attribute] = mine
-        return dataclasses.replace(
-            self, **{attribute: dataclasses.replace(getattr(self, attribute), **mine) for attribute, mine in groups.items()}
-        )
+                replaced[attribute] = dataclasses.replace(getattr(self, attribute), **mine)
+        return dataclasses.replace(self, **replaced)
 
 
 # Every option name and the JobOptions attribute (group) it belongs to. Names are unique across

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -108,14 +109,14 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
     if kernel.weights is not None:
         result = _apply_mixing(pixels, kernel, kwargs)
     else:
-        responses = (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices)  # type: ignore[arg-type]
+        responses = (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices)
         result = combine_responses(responses, kernel.combine, overwrite=True)
     if kernel.offset:
         result += np.float32(kernel.offset)
     return result
 
 
-def _apply_mixing(pixels: ArrayLike, kernel: Kernel, kwargs: dict[str, object]) -> NDArray[np.float32]:
+def _apply_mixing(pixels: ArrayLike, kernel: Kernel, kwargs: dict[str, Any]) -> NDArray[np.float32]:
     array = np.asarray(pixels)
     channels = 1 if array.ndim == 2 else array.shape[-1]
     assert kernel.channels is not None
@@ -127,7 +128,8 @@ def _apply_mixing(pixels: ArrayLike, kernel: Kernel, kwargs: dict[str, object]) 
             f"kernel {kernel.name!r} mixes {wanted} input channel{'s' if wanted != 1 else ''} "
             f"into {produced}, but got {have}{hint}"
         )
-    result = mix_convolve(array, kernel.weights, kernel.bias_pixels, **kwargs)  # type: ignore[arg-type]
+    assert kernel.weights is not None
+    result = mix_convolve(array, kernel.weights, kernel.bias_pixels, **kwargs)
     return result[..., 0] if produced == 1 else result
 
 
@@ -135,7 +137,7 @@ def apply_kernels(
     pixels: ArrayLike,
     kernels: Sequence[Kernel | str] | Kernel | str,
     options: FilterOptions | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> NDArray[np.float32]:
     """Apply kernels in sequence, in float32, rounding nothing until the caller maps the result.
 
@@ -281,8 +283,11 @@ def filter_file(
         destination = STDIO if str(source) == STDIO else default_output_path(source, resolved, output.format)
     fmt = resolve_format(destination, output.format)
     check_output_capability(fmt, depth=output.depth)
-    if not in_place and str(destination) != STDIO and str(source) != STDIO and _same_file(Path(source), Path(destination)):
-        raise ParameterError(f"{destination}: the output would overwrite the input; choose another -o, or use --in-place")
+    through_stdio = STDIO in (str(source), str(destination))
+    if not in_place and not through_stdio and _same_file(Path(source), Path(destination)):
+        raise ParameterError(
+            f"{destination}: the output would overwrite the input; choose another -o, or use --in-place"
+        )
 
     def guard(header: ImageHeader) -> None:
         if job.input.all_frames and header.frames > 1:

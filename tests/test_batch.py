@@ -16,14 +16,14 @@ from convcli.batch import (
     FileWork,
     InProcessExecutor,
     LocalPoolExecutor,
-    WorkItem,
     SourceFile,
+    WorkItem,
     check_template,
     discover,
+    filter_batch,
     plan_batch,
     read_file_list,
     render_name,
-    filter_batch,
     run_batch,
     sweep_temp_files,
 )
@@ -134,7 +134,7 @@ def test_folder_links_are_not_followed_but_file_links_are(photos: Path) -> None:
 
 
 def test_missing_source_is_a_parameter_error(tmp_path: Path) -> None:
-    with pytest.raises(ParameterError, match="nothing.png: no such file or folder"):
+    with pytest.raises(ParameterError, match=r"nothing\.png: no such file or folder"):
         discover([tmp_path / "nothing.png"])
 
 

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
 from PIL import Image
 
 import convcli
 from convcli.pipeline import apply_kernels
 
+from conftest import SAMPLES
+
 
 def run(cmd: list[str], *args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*cmd, *args], capture_output=True, cwd=cwd, input=stdin, timeout=120)
+    return subprocess.run([*cmd, *args], capture_output=True, cwd=cwd, input=stdin, timeout=120, check=False)
 
 
 def load(path: Path | bytes) -> np.ndarray:
@@ -112,7 +113,9 @@ def test_real_shell_pipeline(convcli_exe: list[str], tmp_path: Path) -> None:
     exe = " ".join(shlex.quote(part) for part in convcli_exe)
     sample = shlex.quote(str(SAMPLES / "astronaut.png"))
     command = f"cat {sample} | {exe} apply - -k gaussian -o - | {exe} apply - -k sobel -o edges.png"
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=tmp_path, capture_output=True, timeout=120)
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], cwd=tmp_path, capture_output=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     blurred = convcli.map_to_uint8(apply_kernels(load(SAMPLES / "astronaut.png").astype(np.float32), "gaussian"))
     want = convcli.map_to_uint8(apply_kernels(blurred.astype(np.float32), "sobel"))

@@ -13,11 +13,12 @@ from convcli.errors import ImageError, LimitError, ParameterError
 from convcli.io import DEFAULT_MAX_PIXELS, decode_bytes, read_frames, read_header, read_image
 from convcli.options import JobOptions
 from convcli.pipeline import OutputOptions, process_file
+
 from corpus import BAD_CASES, GOOD_CASES, Case, bomb_png
 
 
 def run(exe: list[str], *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*exe, *map(str, args)], capture_output=True, text=True, timeout=60, cwd=cwd)
+    return subprocess.run([*exe, *map(str, args)], capture_output=True, text=True, timeout=60, cwd=cwd, check=False)
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=lambda c: c.name)
@@ -37,14 +38,14 @@ def test_bad_file_gives_one_line_and_no_output(case: Case, corpus, convcli_exe, 
 @pytest.mark.parametrize("case", GOOD_CASES, ids=lambda c: c.name)
 def test_unusual_file_is_filtered(case: Case, corpus, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out.png"
-    with pytest.warns() if case.name in ("animated.gif", "multipage.tif") else _no_warning():
+    with pytest.warns() if case.name in ("animated.gif", "multipage.tif") else NoWarning():
         result = process_file(corpus[case.name], out, "identity")
     with Image.open(out) as written:
         assert written.mode in ("L", "LA", "RGB", "RGBA")
         assert written.size == result.output_shape[1::-1]
 
 
-class _no_warning:
+class NoWarning:
     def __enter__(self) -> None:
         import warnings
 
@@ -87,18 +88,18 @@ def test_max_pixels_lowers_and_raises_the_limit(corpus, tmp_path) -> None:  # ty
     # a limit above Pillow's own still lets a large (but honest) header through to the check
     header = read_header(_write(tmp_path / "wide.png", bomb_png(20_000, 10_000)))
     assert (header.width, header.height) == (20_000, 10_000)
-    with pytest.raises(_Reached):  # past the size check, stopped before decoding
+    with pytest.raises(ReachedDecodeError):  # past the size check, stopped before decoding
         read_image(tmp_path / "wide.png", max_pixels=300_000_000, before_decode=_stop)
     with pytest.raises(LimitError, match="limit of 1,000,000"):
         read_image(tmp_path / "wide.png", max_pixels=1_000_000)
 
 
-class _Reached(ParameterError):
+class ReachedDecodeError(ParameterError):
     pass
 
 
 def _stop(header: object) -> None:
-    raise _Reached("reached the decode step")
+    raise ReachedDecodeError("reached the decode step")
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
 from PIL import Image
 
 from convcli.errors import ImageError, OutputError, ParameterError
 from convcli.io import decode_bytes, read_image, resolve_format, write_image
+
+from conftest import SAMPLES
 
 
 def _save(tmp_path: Path, image: Image.Image, name: str, **kwargs: object) -> Path:
@@ -123,7 +124,7 @@ def test_format_from_suffix(name: str, fmt: str) -> None:
 def test_format_errors() -> None:
     assert resolve_format("-", None) == "PNG"
     assert resolve_format("a.png", "jpg") == "JPEG"
-    with pytest.raises(ParameterError, match="cannot tell the output format from suffix '.xyz'"):
+    with pytest.raises(ParameterError, match=r"cannot tell the output format from suffix '\.xyz'"):
         resolve_format("a.xyz", None)
     with pytest.raises(ParameterError, match="--format"):
         resolve_format("a.png", "heic")

@@ -8,11 +8,12 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import SAMPLES
 from PIL import Image
 
 from convcli.io.formats import PNG_SIGNATURE
 from convcli.io.png import encode_png, filtered_rows
+
+from conftest import SAMPLES
 
 
 def _decode(data: bytes) -> np.ndarray:

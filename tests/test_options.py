@@ -19,8 +19,8 @@ from convcli.options import (
     Limits,
     OutputOptions,
     option_spec,
-    parse_pair,
     parse_padding,
+    parse_pair,
     parse_size,
 )
 

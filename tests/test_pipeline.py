@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from conftest import SAMPLES
 from PIL import Image
 
 import convcli
 from convcli.errors import ParameterError
 from convcli.kernels import load_kernel
 from convcli.pipeline import FilterOptions, OutputOptions, apply_kernels, default_output_path, process_file, render
+
+from conftest import SAMPLES
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
 
@@ -119,7 +120,7 @@ def test_output_modes_through_process_file(tmp_path: Path) -> None:
     process_file(source, tmp_path / "b.png", ["sobel-x"], output=OutputOptions(mode="abs", scale=-1.0))
     process_file(source, tmp_path / "c.png", ["sobel-x"], output=OutputOptions(offset=128, scale=0.1))
     assert np.asarray(Image.open(tmp_path / "a.png")).max() == 0  # negative responses clip to 0
-    assert np.asarray(Image.open(tmp_path / "b.png")).max() == 255  # |−800| clips to 255
+    assert np.asarray(Image.open(tmp_path / "b.png")).max() == 255  # |-800| clips to 255
     assert np.asarray(Image.open(tmp_path / "c.png"))[0, 2] == 208  # 800 * 0.1 + 128
 
 

@@ -25,7 +25,15 @@ Nothing here prints: per-file results go to a callback and into the report.
 
 from convcli.batch.discover import SourceFile, discover, read_file_list
 from convcli.batch.executors import Executor, InProcessExecutor, LocalPoolExecutor, WorkItem
-from convcli.batch.plan import DEFAULT_TEMPLATE, NAME_FIELDS, Task, check_template, output_suffix, plan_batch, render_name
+from convcli.batch.plan import (
+    DEFAULT_TEMPLATE,
+    NAME_FIELDS,
+    Task,
+    check_template,
+    output_suffix,
+    plan_batch,
+    render_name,
+)
 from convcli.batch.report import BatchInterrupted, BatchReport, FileStatus, Status
 from convcli.batch.run import Existing, FileWork, default_jobs, filter_batch, run_batch, sweep_temp_files
 from convcli.io.formats import READ_SUFFIXES

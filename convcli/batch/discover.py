@@ -31,7 +31,10 @@ class SourceFile:
 def file_key(path: Path | os.DirEntry[str], *, follow: bool = True) -> FileKey | None:
     """``(device, inode)``: the identity of a file or folder whatever its name; None if it cannot be read."""
     try:
-        st = path.stat(follow_symlinks=follow) if isinstance(path, os.DirEntry) else os.stat(path, follow_symlinks=follow)
+        if isinstance(path, os.DirEntry):
+            st = path.stat(follow_symlinks=follow)
+        else:
+            st = os.stat(path, follow_symlinks=follow)
     except OSError:
         return None
     return (st.st_dev, st.st_ino)

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing.context import BaseContext
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol, cast
 
 from convcli.batch.report import FileStatus
 
 
-class WorkItem(NamedTuple):
+@dataclass(frozen=True)
+class WorkItem:
     """One file to filter: its place in the plan, its input and its output."""
 
     index: int
@@ -33,6 +35,7 @@ class WorkItem(NamedTuple):
 
 Outcome = tuple[int, FileStatus]
 FileWork = Callable[[WorkItem], FileStatus]
+Outcomes = Generator[list[Outcome], None, None]
 
 
 class Executor(Protocol):
@@ -47,7 +50,7 @@ class Executor(Protocol):
         """How many files may be filtered at once."""
         ...
 
-    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Iterator[list[Outcome]]:
+    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Outcomes:
         """Filter ``items`` with ``work``, yielding outcomes as they are known."""
         ...
 
@@ -57,7 +60,7 @@ class InProcessExecutor:
 
     jobs = 1
 
-    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Iterator[list[Outcome]]:
+    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Outcomes:
         """Yield each file's outcome as soon as it is done."""
         for item in items:
             yield [(item.index, work(item))]
@@ -95,7 +98,7 @@ class _TrackedContext:
     gives us the processes without touching the executor's private state.
     """
 
-    def __init__(self, base: BaseContext) -> None:
+    def __init__(self, base: ForkServerContext | SpawnContext) -> None:
         self._base = base
         self.processes: list[BaseProcess] = []
 
@@ -108,7 +111,7 @@ class _TrackedContext:
         return getattr(self._base, name)
 
 
-def _base_context() -> BaseContext:
+def _base_context() -> ForkServerContext | SpawnContext:
     # Not fork: the parent may hold threads (rich's refresh thread, BLAS pools) whose locks a
     # forked child would inherit held. Forkserver imports convcli once in the server process,
     # so each worker starts from a ready copy instead of importing numpy and Pillow again.
@@ -141,14 +144,14 @@ class LocalPoolExecutor:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Iterator[list[Outcome]]:
+    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Outcomes:
         """Yield the outcomes of each chunk as its worker returns it."""
         size = chunk_size(len(items), self.jobs)
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
         context = _TrackedContext(_base_context())
         pool = ProcessPoolExecutor(
             max_workers=self.jobs,
-            mp_context=context,  # type: ignore[arg-type]  # a BaseContext in all but name: see _TrackedContext
+            mp_context=cast(BaseContext, context),  # a context in all but name: see _TrackedContext
             initializer=_init_worker,
             initargs=(work,),
         )
@@ -162,7 +165,7 @@ class LocalPoolExecutor:
                     chunk = pending.pop(future)
                     try:
                         outcomes = future.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
+                    except Exception as exc:  # a worker died (killed, out of memory)
                         cause = exc or type(exc).__name__
                         outcomes = [
                             (i.index, FileStatus(i.source, i.destination, "failed",

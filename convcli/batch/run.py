@@ -47,7 +47,7 @@ class FileWork:
                 status = FileStatus(source, destination, "ok", megapixels=height * width / 1e6)
             except ConvcliError as exc:
                 status = FileStatus(source, destination, "failed", _with_path(str(exc), source))
-            except Exception as exc:  # noqa: BLE001 - one file's surprise must not end the batch
+            except Exception as exc:  # one file's surprise must not end the batch
                 status = FileStatus(source, destination, "failed", f"{source}: {type(exc).__name__}: {exc}")
         status.seconds = time.perf_counter() - start
         status.warnings = [_with_path(str(w.message), source) for w in caught]

@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from types import FrameType
+from typing import TextIO, cast
 
 from convcli import __version__
 from convcli.errors import ConvcliError, ExitCode
@@ -38,7 +39,14 @@ def set_quiet(quiet: bool) -> bool:
     return quiet
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     if _quiet:
         return
     text = " ".join(str(message).split())
@@ -57,9 +65,9 @@ def _command_line_error() -> type[Exception]:
     base = getattr(typer, "TyperException", None)
     if isinstance(base, type) and issubclass(base, Exception):
         return base
-    from click import ClickException  # typer < 0.26 depends on click
+    from click import ClickException  # type: ignore[import-not-found, unused-ignore]  # typer < 0.26
 
-    return ClickException
+    return cast("type[Exception]", ClickException)
 
 
 def _silence_stdout() -> None:
@@ -106,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from convcli.cli.app import app
 
-        CommandLineError = _command_line_error()
+        command_line_error = _command_line_error()
         command = get_command(app)
         try:
             result = command.main(args=args, prog_name=PROG, standalone_mode=False)
@@ -117,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _silence_stdout()
                 return ExitCode.BROKEN_PIPE
             raise
-        except CommandLineError as exc:
+        except command_line_error as exc:
             if debug:
                 raise
             ctx = getattr(exc, "ctx", None)

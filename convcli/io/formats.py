@@ -31,7 +31,10 @@ FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}
 READ_ONLY_SUFFIXES: tuple[str, ...] = (".mpo",)
 # Suffixes of the formats convcli reads: what a folder walk picks up by default.
 READ_SUFFIXES: tuple[str, ...] = tuple(
-    sorted({s for fmt, suffixes in WRITE_FORMATS.items() if fmt in READ_FORMATS for s in suffixes} | set(READ_ONLY_SUFFIXES))
+    sorted(
+        {s for fmt, suffixes in WRITE_FORMATS.items() if fmt in READ_FORMATS for s in suffixes}
+        | set(READ_ONLY_SUFFIXES)
+    )
 )
 WRITE_SUFFIXES: frozenset[str] = frozenset(s for suffixes in WRITE_FORMATS.values() for s in suffixes)
 
@@ -93,7 +96,8 @@ def resolve_format(destination: str | Path, explicit: str | None) -> str:
         name = explicit.strip().upper().lstrip(".")
         name = FORMAT_ALIASES.get(name, name)
         if name not in WRITE_FORMATS:
-            raise ParameterError(f"`--format` must be one of {', '.join(f.lower() for f in WRITE_FORMATS)}, got {explicit!r}")
+            known = ", ".join(f.lower() for f in WRITE_FORMATS)
+            raise ParameterError(f"`--format` must be one of {known}, got {explicit!r}")
         return name
     if str(destination) == STDIO:
         return "PNG"

@@ -64,7 +64,7 @@ def to_array(image: Image.Image, name: str) -> tuple[Pixels, NDArray[np.uint8] |
     if mode == "1":
         image = image.convert("L")
     elif mode == "P":
-        transparent = "transparency" in image.info or image.palette is not None and image.palette.mode == "RGBA"
+        transparent = "transparency" in image.info or (image.palette is not None and image.palette.mode == "RGBA")
         image = image.convert("RGBA" if transparent else "RGB")
     elif mode in ("PA", "RGBa"):
         image = image.convert("RGBA")

@@ -84,7 +84,7 @@ def encode_png(pixels: NDArray[np.uint8], *, level: int = 1, threads: int | None
     if not 0 <= level <= 9:
         raise ValueError(f"zlib level must be 0..9, got {level}")
     height, width, channels = array.shape
-    raw = memoryview(filtered_rows(array).reshape(-1))
+    raw = filtered_rows(array).reshape(-1).data
     row_bytes = width * channels + 1
     rows_per_band = max(1, _BAND_BYTES // row_bytes)
     edges = [*range(0, height, rows_per_band), height]

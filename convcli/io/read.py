@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -180,7 +180,9 @@ def _pictures(decoded: list[Picture] | list[ImageHeader]) -> list[Picture]:
     return [p for p in decoded if isinstance(p, Picture)]
 
 
-def _read(source: str | Path | BinaryIO, request: _Request, name: str | None = None) -> list[Picture] | list[ImageHeader]:
+def _read(
+    source: str | Path | BinaryIO, request: _Request, name: str | None = None
+) -> list[Picture] | list[ImageHeader]:
     if isinstance(source, (str, Path)):
         name = describe(source)
         handle = open_source(source)
@@ -310,7 +312,7 @@ def _unify(frames: list[Picture]) -> list[Picture]:
     with_alpha = any(f.alpha is not None for f in frames)
     for frame in frames:
         if colour and frame.pixels.ndim == 2:
-            frame.pixels = np.repeat(frame.pixels[..., None], 3, axis=2)
+            frame.pixels = cast(Pixels, np.repeat(frame.pixels[..., None], 3, axis=2))
         if with_alpha and frame.alpha is None:
             frame.alpha = np.full(frame.pixels.shape[:2], 255, dtype=np.uint8)
     return frames

@@ -79,9 +79,8 @@ def encode_frames(
     level = DEFAULT_PNG_COMPRESS_LEVEL if compress_level is None else compress_level
     if fmt == "PNG" and len(frames) == 1 and frames[0][0].dtype == np.uint8 and level <= PARALLEL_PNG_MAX_LEVEL:
         pixels, alpha = frames[0]
-        if alpha is not None:
-            pixels = np.dstack([pixels, alpha])
-        return encode_png(pixels, level=level, threads=threads)  # type: ignore[arg-type]  # uint8, checked above
+        channels = pixels if alpha is None else np.dstack([pixels, alpha])
+        return encode_png(channels.astype(np.uint8, copy=False), level=level, threads=threads)
     images = [_prepare(pixels, alpha, fmt) for pixels, alpha in frames]
     options: dict[str, object] = {}
     if fmt == "PNG":
