@@ -6,6 +6,8 @@ tests/reference.py (its own padding rules, no convcli code) and ``scipy.ndimage.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -13,9 +15,10 @@ from reference import correlate_reference
 
 import convcli.core.direct as direct_module
 import convcli.core.threads as threads_module
-from convcli.core import convolve, resolve_geometry
-from convcli.core.engines import ENGINES, choose_method, engine_costs
+from convcli.core import convolve, pad_image, resolve_geometry
+from convcli.core.engines import ENGINES, METHODS, choose_method, engine_costs, plan_engine
 from convcli.core.fft import next_fast_len, plan_tiles
+from convcli.core.geometry import PaddingSpec, PairSpec
 from convcli.core.separable import kernel_rank, separable_terms
 from convcli.errors import ParameterError
 
@@ -191,9 +194,19 @@ def test_integer_kernel_on_uint8_is_exact(method: str) -> None:
     np.testing.assert_allclose(actual, expected, atol=1e-3)
 
 
+def run_direct(
+    image: NDArray[np.floating], kernel: NDArray[np.floating], strategy: str, *, border: str = "reflect",
+    padding: PaddingSpec = "same", stride: PairSpec = 1, dilation: PairSpec = 1,
+) -> NDArray[np.float32]:
+    """The direct engine with its inner strategy forced, on an image padded as ``convolve`` pads it."""
+    geometry = resolve_geometry(image.shape[:2], kernel.shape, padding, stride, dilation)
+    plan = replace(direct_module.plan_direct(kernel, geometry), strategy=strategy)
+    return plan.run(pad_image(image.astype(np.float32), geometry.pad, border), geometry)
+
+
 @pytest.mark.parametrize("strategy", ["taps", "blas"])
 @pytest.mark.parametrize("case", CASES[:9], ids=[f"case{i}" for i in range(9)])
-def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_direct_strategies_match_reference(case: tuple, strategy: str) -> None:
     """Both inner strategies of the direct engine, forced, incl. a kernel with zero columns."""
     image_shape, kernel_shape, kind, padding, stride, dilation = case
     rng = np.random.default_rng(7)
@@ -201,10 +214,9 @@ def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypat
     kernel = random_kernel(rng, kernel_shape, kind)
     if kernel.shape[1] > 2:
         kernel[:, 0] = 0  # an all-zero first column is skipped by the blas strategy
-    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: (strategy, 10.0))
     geometry = resolve_geometry(image_shape[:2], kernel_shape, padding, stride, dilation)
     expected = correlate_reference(image, kernel, geometry.pad, "reflect", geometry.stride, geometry.dilation)
-    actual = convolve(image, kernel, padding=padding, stride=stride, dilation=dilation, method="direct", threads=1)
+    actual = run_direct(image, kernel, strategy, padding=padding, stride=stride, dilation=dilation)
     assert_close(actual, expected)
 
 
@@ -220,14 +232,13 @@ UNIT_KERNELS = {
 
 
 @pytest.mark.parametrize("name", sorted(UNIT_KERNELS))
-def test_tap_plan_signs_and_groups(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tap_plan_signs_and_groups(name: str) -> None:
     """The shift-and-add plan's add/subtract/negate paths for unit and grouped taps."""
     kernel = UNIT_KERNELS[name]
-    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: ("taps", 10.0))
     image = np.random.default_rng(3).uniform(0, 255, (15, 16, 3))
     geometry = resolve_geometry((15, 16), kernel.shape, "same", 1, 1)
     expected = correlate_reference(image, kernel, geometry.pad, "wrap", (1, 1), (1, 1))
-    assert_close(convolve(image, kernel, border="wrap", method="direct", threads=1), expected)
+    assert_close(run_direct(image, kernel, "taps", border="wrap"), expected)
 
 
 def test_direct_prefers_taps_for_sparse_and_blas_for_dense() -> None:
@@ -327,9 +338,19 @@ def test_cost_model_rates_low_rank_below_full_rank() -> None:
 
 
 def test_methods_are_the_registered_engines() -> None:
-    from convcli.core import METHODS
+    assert list(METHODS) == ["auto", *ENGINES] == ["auto", "direct", "separable", "fft"]
+    assert all(engine.name == name for name, engine in ENGINES.items())
 
-    assert set(METHODS) == {"auto", *ENGINES} == {"auto", "direct", "separable", "fft"}
+
+def test_auto_runs_the_plan_it_costed() -> None:
+    """``auto`` returns the cheapest engine's own plan: the separable one carries the SVD terms."""
+    geometry = resolve_geometry((200, 200), (9, 9), "same", 1, 1)
+    kernel = gaussian(9, 2.0).astype(np.float32)
+    plan = plan_engine(kernel, geometry)
+    assert type(plan).__name__ == "SeparablePlan"
+    assert len(plan.terms) == 1  # type: ignore[attr-defined]
+    assert plan.cost == min(engine_costs(kernel, geometry).values())
+    assert type(plan_engine(kernel, geometry, "fft")).__name__ == "FftPlan"
 
 
 # --- threads ----------------------------------------------------------------------------------
