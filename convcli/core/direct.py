@@ -33,9 +33,9 @@ from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 
 # Bytes of accumulator + scratch per strip. Every tap makes one or two passes over the strip,
-# so it should stay in cache together with the padded rows it reads. Measured on the 3840x2160
-# RGB benchmark (3x3, one thread): 256 KiB 167 ms, 512 KiB 89 ms, 1 MiB 87 ms, 2 MiB 80 ms; tiny
-# strips lose to per-call overhead, and the 32 MiB L3 still holds a 2 MiB strip's sources.
+# so it should stay in cache together with the padded rows it reads; much smaller strips lose
+# to the per-call overhead of one ufunc call per tap and strip. The size was chosen with the
+# 3x3 one-thread runs of benchmarks/bench_core.py.
 STRIP_BYTES = 2 * 1024 * 1024
 
 # OpenBLAS splits a matrix product over its own threads once m*n*k exceeds 4 * 65536 (its
@@ -43,8 +43,9 @@ STRIP_BYTES = 2 * 1024 * 1024
 # calling thread and convcli's ``threads`` alone decides the parallelism.
 BLAS_CHUNK_FLOPS = 4 * 65536
 
-# Cost of the blas strategy in passes per output sample: measured about 0.85 per tap for the
-# products plus 2 per kernel column for the shifted adds (3x3..15x15 on the benchmark image).
+# Cost of the blas strategy in passes per output sample: a little under one per tap for the
+# products (BLAS fuses the multiply-adds) plus two per kernel column for the shifted adds.
+# Fitted to the forced-direct timings of benchmarks/bench_core.py, 3x3 to 15x15 kernels.
 BLAS_PASSES_PER_TAP = 0.85
 BLAS_PASSES_PER_COLUMN = 2.0
 

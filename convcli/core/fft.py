@@ -22,17 +22,19 @@ from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 
 # Samples (rows x cols x channels) of one tile: about 10 MiB real plus 10 MiB of spectrum per
-# thread, whatever the image size. Round trips per output sample measured fastest for RGB tiles
-# of 0.5-0.8 Mi samples per channel (768x768, 640x1080); 1024x1024 was 25 % slower (the tile and
-# its spectrum no longer share the L3 cache with the other thread's).
+# thread, whatever the image size. Larger tiles ran slower per output sample in
+# benchmarks/bench_core.py once a tile and its spectrum no longer shared the last-level cache
+# with another thread's.
 MAX_TILE_ELEMENTS = 2_400_000
+# Smallest tile side considered (unless the kernel or the image needs another): smaller tiles
+# pay the per-call and per-tile overhead on too few samples.
 MIN_TILE = 256
 
 # Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
-# cache-sized strip, the cost model's unit, about 3 ms per 25 M samples here):
-# FFT_PASSES_PER_LOG * log2(n) per sample plus a fixed cost per tile and channel (copies,
-# planning, Python). Fitted to whole-engine timings on 3840x2160 RGB, 2-core EPYC, numpy 2.4:
-# 400-490 ms for 15x15..31x31 kernels; the per-tile term is why small tiles lose.
+# cache-sized strip, the cost model's unit): FFT_PASSES_PER_LOG * log2(n) per sample plus a
+# fixed cost per tile and channel (copies, planning, Python). Both are fitted to the forced-FFT
+# timings of benchmarks/bench_core.py (15x15 to 31x31 kernels on its 3840x2160 RGB image); the
+# per-tile term is why small tiles lose.
 FFT_PASSES_PER_LOG = 6.0
 FFT_TILE_OVERHEAD_PASSES = 1_350_000.0
 
@@ -63,7 +65,8 @@ def next_fast_len(n: int) -> int:
 
 
 def _is_tile_friendly(n: int) -> bool:
-    """True for 2^a, 3 * 2^a and 5 * 2^a: measured faster tile sizes than e.g. 648 or 750."""
+    """True for 2^a, 3 * 2^a and 5 * 2^a: tile sizes that transform faster than other 5-smooth
+    sizes such as 648 or 750."""
     while n % 2 == 0:
         n //= 2
     return n in (1, 3, 5)
@@ -103,7 +106,7 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
     budget = max(1, MAX_TILE_ELEMENTS // max(1, channels))
     best: TilePlan | None = None
     # Tiles no larger than the image (rounded up to a fast size) and at least twice the kernel,
-    # unless the image itself is smaller. Long thin tiles and tiles under 256 measured slow
+    # unless the image itself is smaller. Long thin tiles and tiles under MIN_TILE are slow
     # (per-call overhead, strided column transforms) however the model rates them.
     heights = _fast_lengths(min(need_h, max(2 * ekh, MIN_TILE)), need_h)
     widths = _fast_lengths(min(need_w, max(2 * ekw, MIN_TILE)), need_w)
@@ -170,10 +173,10 @@ class FftPlan:
         same = (geometry, channels) == (self.geometry, self.channels)
         tiles = self.tiles if same else plan_tiles(geometry, channels)
         th, tw = tiles.tile
-        # numpy 2.4's float32 transforms are 3-4x slower without a scale factor (norm="backward"
-        # forward, norm="forward" inverse) than with one; measured 20 vs 6.4 ms for a 3x768x512
-        # rfft2. So both directions run scaled (forward by 1/n, inverse by 1/n) and the kernel
-        # spectrum carries the compensating factor n, computed once in float64.
+        # NumPy's float32 transforms are several times faster with a scale factor than without
+        # one (norm="backward" forward and norm="forward" inverse are the unscaled ones). So both
+        # directions run scaled (forward by 1/n, inverse by 1/n) and the kernel spectrum carries
+        # the compensating factor n, computed once in float64.
         flipped = dilated_flipped_kernel(self.kernel, geometry.dilation).astype(np.float64)
         spectrum = (np.fft.rfft2(flipped, s=(th, tw)) * (th * tw)).astype(np.complex64)[None]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
@@ -208,16 +211,17 @@ def _fft_band(
             if in_rows < th or in_cols < tw:
                 tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
             block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
-            # One 2-D copy per channel: NumPy moves a plane with a stride-C side ~4x faster
-            # than it transposes a whole (H, W, C) block at once (measured 0.5 vs 1.8 ms).
+            # One 2-D copy per channel: NumPy copies a plane with a stride-C side much faster
+            # than it transposes a whole (H, W, C) block at once.
             for channel in range(channels):
                 tile[channel, :in_rows, :in_cols] = block[:, :, channel]
             # NumPy's stubs type ``out=`` as complex128/float64 only; the transforms take and
             # return complex64/float32 buffers all the same (pocketfft computes in float32).
             np.fft.rfft2(tile, out=freq, norm="forward")  # type: ignore[arg-type]
             np.multiply(freq, spectrum, out=freq)
-            # irfft2(..., out=) returns wrong values in numpy 2.4 (the two 1-D passes
-            # share ``out``); doing them by hand is correct and as fast.
+            # NumPy's irfft2 ignores ``out=``: it calls irfftn with out=None, returns a new array
+            # and leaves ``out`` unwritten (numpy gh-30909, fixed by numpy PR 30910; NumPy 2.4.6
+            # still does). The two 1-D passes by hand write into the reused buffers instead.
             np.fft.ifft(freq, axis=-2, out=freq)  # type: ignore[arg-type]
             np.fft.irfft(freq, n=tw, axis=-1, out=result)  # type: ignore[arg-type]
             # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
