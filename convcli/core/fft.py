@@ -26,8 +26,8 @@ from convcli.core.threads import run_bands
 # benchmarks/bench_core.py once a tile and its spectrum no longer shared the last-level cache
 # with another thread's.
 MAX_TILE_ELEMENTS = 2_400_000
-# Smallest tile side considered (unless the kernel or the image needs another): smaller tiles
-# pay the per-call and per-tile overhead on too few samples.
+# Smallest tile side considered, unless twice the kernel is more or the whole image is less:
+# smaller tiles pay the per-call and per-tile overhead on too few samples.
 MIN_TILE = 256
 
 # Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
