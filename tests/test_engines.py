@@ -6,7 +6,7 @@ tests/reference.py (its own padding rules, no convcli code) and ``scipy.ndimage.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -14,10 +14,12 @@ from numpy.typing import NDArray
 from reference import BORDERS, SCIPY_MODES, assert_close, correlate_reference
 
 import convcli.core.direct as direct_module
+import convcli.core.engines as engines_module
 from convcli.core import convolve, pad_image, resolve_geometry
-from convcli.core.engines import ENGINES, METHODS, choose_method, engine_costs, plan_engine
+from convcli.core.engine import Engine, EnginePlan
+from convcli.core.engines import ENGINES, METHODS, choose_method, engine_costs, plan_engine, register_engine
 from convcli.core.fft import FftPlan, next_fast_len, plan_tiles
-from convcli.core.geometry import PaddingSpec, PairSpec
+from convcli.core.geometry import Geometry, PaddingSpec, PairSpec
 from convcli.core.separable import SeparablePlan, kernel_rank, separable_terms
 from convcli.errors import ParameterError
 
@@ -329,6 +331,38 @@ def test_cost_model_rates_low_rank_below_full_rank() -> None:
 def test_methods_are_the_registered_engines() -> None:
     assert list(METHODS) == ["auto", *ENGINES] == ["auto", "direct", "separable", "fft"]
     assert all(engine.name == name for name, engine in ENGINES.items())
+
+
+@dataclass(frozen=True)
+class CountingPlan:
+    """A test engine's plan: free by the cost model, and it counts its runs."""
+
+    inner: EnginePlan
+    runs: list[Geometry]
+    cost: float = 0.0
+
+    def run(self, padded: NDArray[np.float32], geometry: Geometry, *, threads: int = 1) -> NDArray[np.float32]:
+        self.runs.append(geometry)
+        return self.inner.run(padded, geometry, threads=threads)
+
+
+def test_a_registered_engine_is_a_method_and_competes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One register_engine call makes an engine a valid ``method`` and a candidate of ``auto``."""
+    monkeypatch.setattr(engines_module, "ENGINES", dict(ENGINES))
+    runs: list[Geometry] = []
+
+    def plan_counting(kernel: NDArray[np.float32], geometry: Geometry, channels: int) -> CountingPlan:
+        return CountingPlan(direct_module.plan_direct(kernel, geometry, channels), runs)
+
+    register_engine(Engine("counting", plan_counting, "the direct engine, counted"))
+    assert list(METHODS) == ["auto", *ENGINE_NAMES, "counting"]
+    image = np.random.default_rng(12).uniform(0, 255, (20, 24, 3))
+    expected = convolve(image, SOBEL_X, method="direct")
+    np.testing.assert_array_equal(convolve(image, SOBEL_X, method="counting"), expected)
+    np.testing.assert_array_equal(convolve(image, SOBEL_X), expected)  # auto: the cheapest engine
+    assert len(runs) == 2
+    with pytest.raises(ParameterError, match="taken"):
+        register_engine(Engine("direct", plan_counting, "a second direct"))
 
 
 def test_auto_runs_the_plan_it_costed() -> None:
