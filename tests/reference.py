@@ -9,24 +9,38 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+BORDERS = ("reflect", "symmetric", "edge", "wrap", "zero", "constant")
+
+# scipy.ndimage's names for convcli's border modes ("constant" needs a cval as well).
+SCIPY_MODES = {"reflect": "mirror", "symmetric": "reflect", "edge": "nearest", "wrap": "grid-wrap", "zero": "constant"}
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
+    """A float32 result within 1e-4 of the output scale of a float64 reference (one 8-bit grey
+    level is 4e-3 of 255)."""
+    assert actual.shape == expected.shape
+    assert actual.dtype == np.float32
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4 * scale)
+
 
 def source_index(i: np.ndarray, n: int, border: str) -> np.ndarray:
     """Map padded coordinates (may be negative or >= n) to source rows/columns; -1 means "constant"."""
     if border in ("zero", "constant"):
-        return np.where((i >= 0) & (i < n), i, -1)
+        return np.asarray(np.where((i >= 0) & (i < n), i, -1))
     if border == "edge":
-        return np.clip(i, 0, n - 1)
+        return np.asarray(np.clip(i, 0, n - 1))
     if border == "wrap":
-        return np.mod(i, n)
+        return np.asarray(np.mod(i, n))
     if border == "symmetric":  # b a | a b c | c b
         period = 2 * n
         j = np.mod(i, period)
-        return np.where(j < n, j, period - 1 - j)
+        return np.asarray(np.where(j < n, j, period - 1 - j))
     if n == 1:  # reflect: c b | a b c | b a; one pixel reflects onto itself
         return np.zeros_like(i)
     period = 2 * (n - 1)
     j = np.mod(i, period)
-    return np.where(j < n, j, period - j)
+    return np.asarray(np.where(j < n, j, period - j))
 
 
 def pad_reference(image: np.ndarray, pad: tuple[int, int, int, int], border: str, value: float = 0.0) -> np.ndarray:
@@ -56,7 +70,7 @@ def correlate_reference(
     (dr, dc), (sr, sc) = dilation, stride
     windows = sliding_window_view(padded, (dr * (kh - 1) + 1, dc * (kw - 1) + 1), axis=(0, 1))
     windows = windows[::sr, ::sc, ..., ::dr, ::dc]
-    return np.einsum("...ij,ij->...", windows, np.asarray(kernel, dtype=np.float64))
+    return np.asarray(np.einsum("...ij,ij->...", windows, np.asarray(kernel, dtype=np.float64)))
 
 
 def naive_correlate(

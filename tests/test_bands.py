@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,9 +11,12 @@ from hypothesis import strategies as st
 
 from convcli.core import convolve, map_to_uint8
 from convcli.core.bands import border_index, combine_responses, filter_banded
+from convcli.core.geometry import PaddingSpec, PairSpec
 from convcli.errors import ParameterError
 
-NUMPY_MODE = {"reflect": "reflect", "symmetric": "symmetric", "edge": "edge", "wrap": "wrap"}
+NUMPY_MODE: dict[str, Literal["reflect", "symmetric", "edge", "wrap"]] = {
+    "reflect": "reflect", "symmetric": "symmetric", "edge": "edge", "wrap": "wrap"
+}
 
 
 @settings(max_examples=300, deadline=None)
@@ -26,6 +31,7 @@ def test_border_index_equals_numpy_pad(size: int, before: int, after: int, mode:
 
 def test_border_index_constant_marks_outside() -> None:
     index, inside = border_index(3, 2, 1, "zero")
+    assert inside is not None
     assert inside.tolist() == [False, False, True, True, True, False]
     assert index.tolist() == [0, 0, 0, 1, 2, 2]
 
@@ -35,12 +41,17 @@ def test_border_index_constant_marks_outside() -> None:
 @pytest.mark.parametrize(
     "padding, stride, dilation", [("same", 1, 1), ("valid", 2, 1), ((3, 0, 1, 2), (3, 2), (2, 1)), ("full", 1, 2)]
 )
-def test_banded_equals_whole_image(border, rows_per_band, padding, stride, dilation, rng) -> None:  # type: ignore[no-untyped-def]
+def test_banded_equals_whole_image(
+    border: str, rows_per_band: int, padding: PaddingSpec, stride: PairSpec, dilation: PairSpec,
+    rng: np.random.Generator,
+) -> None:
     image = rng.integers(0, 256, size=(23, 19, 3), dtype=np.uint8)
     kernel = rng.standard_normal((3, 4))
-    kwargs = dict(padding=padding, border=border, border_value=37.0, stride=stride, dilation=dilation)
-    want = convolve(image, kernel, **kwargs)
-    got = filter_banded(image, [kernel], rows_per_band=rows_per_band, **kwargs)
+    want = convolve(image, kernel, padding=padding, border=border, border_value=37.0, stride=stride, dilation=dilation)
+    got = filter_banded(
+        image, [kernel], rows_per_band=rows_per_band, padding=padding, border=border, border_value=37.0,
+        stride=stride, dilation=dilation,
+    )
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4)
 

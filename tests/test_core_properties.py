@@ -1,5 +1,5 @@
 """Property tests of the convolution core against an independent reference, for every border
-mode, padding, stride and dilation.
+mode, padding, stride and dilation, with dense and sparse kernels.
 
 The reference (tests/reference.py) pads by index arithmetic and sums windows in float64;
 scipy.ndimage cross-checks the "same" case.
@@ -7,20 +7,18 @@ scipy.ndimage cross-checks the "same" case.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from reference import correlate_reference, source_index
+from reference import BORDERS, SCIPY_MODES, correlate_reference, source_index
 
 from convcli.core import convolve, resolve_padding
+from convcli.core.geometry import PaddingSpec
 from convcli.errors import ParameterError
-
-BORDERS = ("reflect", "symmetric", "edge", "wrap", "zero", "constant")
-SCIPY_MODES = {"reflect": "mirror", "symmetric": "reflect", "edge": "nearest", "wrap": "grid-wrap", "zero": "constant"}
-
 
 paddings = st.one_of(
     st.sampled_from(["same", "valid", "full"]),
@@ -43,16 +41,24 @@ paddings = st.one_of(
     stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     flip=st.booleans(),
+    sparse=st.booleans(),
 )
-def test_every_border_padding_stride_dilation(data, h, w, kh, kw, channels, border, padding, stride, dilation, flip) -> None:  # type: ignore[no-untyped-def]
+def test_every_border_padding_stride_dilation(
+    data: st.DataObject, h: int, w: int, kh: int, kw: int, channels: int, border: str, padding: PaddingSpec,
+    stride: tuple[int, int], dilation: tuple[int, int], flip: bool, sparse: bool,
+) -> None:
     seed = data.draw(st.integers(0, 2**32 - 1))
     gen = np.random.default_rng(seed)
     image = gen.uniform(-50, 50, size=(h, w) if channels == 0 else (h, w, channels))
     kernel = gen.standard_normal((kh, kw))
+    if sparse:
+        kernel[gen.random((kh, kw)) < 0.3] = 0.0  # zero taps are skipped by the engines
     value = float(gen.uniform(-5, 5))
     pad = resolve_padding(padding, (kh, kw), dilation)
     extent = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-    kwargs = dict(padding=padding, stride=stride, dilation=dilation, border=border, border_value=value, flip=flip)
+    kwargs: dict[str, Any] = dict(
+        padding=padding, stride=stride, dilation=dilation, border=border, border_value=value, flip=flip
+    )
     if extent[0] > h + pad[0] + pad[1] or extent[1] > w + pad[2] + pad[3]:
         with pytest.raises(ParameterError, match="larger than the padded image"):
             convolve(image, kernel, **kwargs)
@@ -79,7 +85,9 @@ def test_every_border_padding_stride_dilation(data, h, w, kh, kw, channels, bord
     border=st.sampled_from(list(SCIPY_MODES)),
     dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
 )
-def test_same_matches_scipy(seed, h, w, kh, kw, border, dilation) -> None:  # type: ignore[no-untyped-def]
+def test_same_matches_scipy(
+    seed: int, h: int, w: int, kh: int, kw: int, border: str, dilation: tuple[int, int]
+) -> None:
     gen = np.random.default_rng(seed)
     image = gen.uniform(0, 255, size=(h, w))
     kernel = gen.standard_normal((kh, kw))

@@ -1,4 +1,4 @@
-"""The convolution engines (direct, separable, fft), the cost model and threading.
+"""The convolution engines (direct, separable, fft), the engine registry and the cost model.
 
 Every engine is checked against independent float64 references: the sliding-window sum of
 tests/reference.py (its own padding rules, no convcli code) and ``scipy.ndimage.correlate``.
@@ -6,31 +6,26 @@ tests/reference.py (its own padding rules, no convcli code) and ``scipy.ndimage.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from reference import correlate_reference
+from reference import BORDERS, SCIPY_MODES, assert_close, correlate_reference
 
 import convcli.core.direct as direct_module
-import convcli.core.threads as threads_module
-from convcli.core import convolve, resolve_geometry
-from convcli.core.engines import ENGINES, choose_method, engine_costs
-from convcli.core.fft import next_fast_len, plan_tiles
-from convcli.core.separable import kernel_rank, separable_terms
+import convcli.core.engines as engines_module
+from convcli.core import convolve, pad_image, resolve_geometry
+from convcli.core.engine import Engine, EnginePlan
+from convcli.core.engines import ENGINES, METHODS, choose_method, engine_costs, plan_engine, register_engine
+from convcli.core.fft import FftPlan, next_fast_len, plan_tiles
+from convcli.core.geometry import Geometry, PaddingSpec, PairSpec
+from convcli.core.separable import SeparablePlan, kernel_rank, separable_terms
 from convcli.errors import ParameterError
 
 ndimage = pytest.importorskip("scipy.ndimage")
 
 ENGINE_NAMES = ("direct", "separable", "fft")
-BORDERS = ("reflect", "symmetric", "edge", "wrap", "zero", "constant")
-
-
-def assert_close(actual: NDArray[np.floating], expected: NDArray[np.floating]) -> None:
-    """Within 1e-4 of the output scale (one 8-bit grey level is 4e-3 of 255)."""
-    assert actual.shape == expected.shape
-    assert actual.dtype == np.float32
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4 * scale)
 
 
 def random_kernel(rng: np.random.Generator, shape: tuple[int, int], kind: str) -> NDArray[np.float64]:
@@ -51,7 +46,7 @@ def random_kernel(rng: np.random.Generator, shape: tuple[int, int], kind: str) -
 def gaussian(size: int, sigma: float) -> NDArray[np.float64]:
     x = np.arange(size) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
-    return np.outer(g, g) / g.sum() ** 2
+    return np.asarray(np.outer(g, g) / g.sum() ** 2)
 
 
 def log_kernel(size: int, sigma: float) -> NDArray[np.float64]:
@@ -59,7 +54,7 @@ def log_kernel(size: int, sigma: float) -> NDArray[np.float64]:
     xx, yy = np.meshgrid(x, x)
     r2 = (xx**2 + yy**2) / (2 * sigma**2)
     # Not shifted to zero sum: subtracting the mean adds a constant (rank-1) term, making it rank 3.
-    return -(1 - r2) * np.exp(-r2)
+    return np.asarray(-(1 - r2) * np.exp(-r2))
 
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
@@ -67,8 +62,10 @@ SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 
 # --- every engine against the naive reference ------------------------------------------------
 
-CASES = [
-    # (image shape, kernel shape, kernel kind, padding, stride, dilation)
+# (image shape, kernel shape, kernel kind, padding, stride, dilation)
+Case = tuple[tuple[int, ...], tuple[int, int], str, PaddingSpec, tuple[int, int], tuple[int, int]]
+
+CASES: list[Case] = [
     ((23, 31), (3, 3), "full", "same", (1, 1), (1, 1)),
     ((23, 31, 3), (5, 5), "rank1", "same", (1, 1), (1, 1)),
     ((40, 37, 3), (4, 6), "rank2", "same", (1, 1), (1, 1)),
@@ -85,13 +82,13 @@ CASES = [
 
 @pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
 @pytest.mark.parametrize("border", BORDERS)
-@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
-def test_engine_matches_naive_reference(case: tuple, border: str, method: str) -> None:
-    image_shape, kernel_shape, kind, padding, stride, dilation = case
-    rng = np.random.default_rng(hash((image_shape, kernel_shape, kind)) % 2**32)
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"case{i}" for i in range(len(CASES))])
+def test_engine_matches_naive_reference(index: int, border: str, method: str) -> None:
+    image_shape, kernel_shape, kind, padding, stride, dilation = CASES[index]
+    rng = np.random.default_rng(index)
     image = rng.uniform(0, 255, image_shape)
     kernel = random_kernel(rng, kernel_shape, kind)
-    geometry = resolve_geometry(image_shape[:2], kernel_shape, padding, stride, dilation)
+    geometry = resolve_geometry((image_shape[0], image_shape[1]), kernel_shape, padding, stride, dilation)
     expected = correlate_reference(image, kernel, geometry.pad, border, geometry.stride, geometry.dilation, 17.0)
     actual = convolve(
         image, kernel, padding=padding, border=border, border_value=17.0, stride=stride, dilation=dilation,
@@ -113,7 +110,8 @@ def test_engines_random_geometries(method: str) -> None:
         kernel = random_kernel(rng, kernel_shape, str(rng.choice(["rank1", "rank2", "full", "sparse"])))
         stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
         dilation = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-        padding = ["same", "valid", "full", tuple(int(v) for v in rng.integers(0, 4, 4))][int(rng.integers(4))]
+        paddings: list[PaddingSpec] = ["same", "valid", "full", [int(v) for v in rng.integers(0, 4, 4)]]
+        padding = paddings[int(rng.integers(4))]
         border = str(rng.choice(BORDERS))
         try:
             geometry = resolve_geometry((height, width), kernel_shape, padding, stride, dilation)
@@ -128,12 +126,8 @@ def test_engines_random_geometries(method: str) -> None:
         checked += 1
 
 
-# scipy's mode names for convcli's border modes (see convcli.core.border).
-SCIPY_MODE = {"reflect": "mirror", "symmetric": "reflect", "edge": "nearest", "wrap": "grid-wrap", "zero": "constant"}
-
-
 @pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
-@pytest.mark.parametrize("border", sorted(SCIPY_MODE))
+@pytest.mark.parametrize("border", sorted(SCIPY_MODES))
 @pytest.mark.parametrize("size", [3, 4, 7, 15])
 def test_engine_matches_scipy_correlate(size: int, border: str, method: str) -> None:
     rng = np.random.default_rng(size)
@@ -142,7 +136,7 @@ def test_engine_matches_scipy_correlate(size: int, border: str, method: str) -> 
     # scipy centres an even kernel one pixel further down/right than "same" padding does;
     # origin=-1 moves it back so both compute the same window for every output.
     origin = -1 if size % 2 == 0 else 0
-    expected = ndimage.correlate(image, kernel[:, :, None], mode=SCIPY_MODE[border], origin=(origin, origin, 0))
+    expected = ndimage.correlate(image, kernel[:, :, None], mode=SCIPY_MODES[border], origin=(origin, origin, 0))
     actual = convolve(image, kernel, border=border, method=method, threads=1)
     assert_close(actual, expected)
 
@@ -191,9 +185,19 @@ def test_integer_kernel_on_uint8_is_exact(method: str) -> None:
     np.testing.assert_allclose(actual, expected, atol=1e-3)
 
 
+def run_direct(
+    image: NDArray[np.floating], kernel: NDArray[np.floating], strategy: str, *, border: str = "reflect",
+    padding: PaddingSpec = "same", stride: PairSpec = 1, dilation: PairSpec = 1,
+) -> NDArray[np.float32]:
+    """The direct engine with its inner strategy forced, on an image padded as ``convolve`` pads it."""
+    geometry = resolve_geometry(image.shape[:2], kernel.shape, padding, stride, dilation)
+    plan = replace(direct_module.plan_direct(kernel, geometry), strategy=strategy)
+    return plan.run(pad_image(image.astype(np.float32), geometry.pad, border), geometry)
+
+
 @pytest.mark.parametrize("strategy", ["taps", "blas"])
 @pytest.mark.parametrize("case", CASES[:9], ids=[f"case{i}" for i in range(9)])
-def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_direct_strategies_match_reference(case: Case, strategy: str) -> None:
     """Both inner strategies of the direct engine, forced, incl. a kernel with zero columns."""
     image_shape, kernel_shape, kind, padding, stride, dilation = case
     rng = np.random.default_rng(7)
@@ -201,10 +205,9 @@ def test_direct_strategies_match_reference(case: tuple, strategy: str, monkeypat
     kernel = random_kernel(rng, kernel_shape, kind)
     if kernel.shape[1] > 2:
         kernel[:, 0] = 0  # an all-zero first column is skipped by the blas strategy
-    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: (strategy, 10.0))
-    geometry = resolve_geometry(image_shape[:2], kernel_shape, padding, stride, dilation)
+    geometry = resolve_geometry((image_shape[0], image_shape[1]), kernel_shape, padding, stride, dilation)
     expected = correlate_reference(image, kernel, geometry.pad, "reflect", geometry.stride, geometry.dilation)
-    actual = convolve(image, kernel, padding=padding, stride=stride, dilation=dilation, method="direct", threads=1)
+    actual = run_direct(image, kernel, strategy, padding=padding, stride=stride, dilation=dilation)
     assert_close(actual, expected)
 
 
@@ -220,14 +223,13 @@ UNIT_KERNELS = {
 
 
 @pytest.mark.parametrize("name", sorted(UNIT_KERNELS))
-def test_tap_plan_signs_and_groups(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tap_plan_signs_and_groups(name: str) -> None:
     """The shift-and-add plan's add/subtract/negate paths for unit and grouped taps."""
     kernel = UNIT_KERNELS[name]
-    monkeypatch.setattr(direct_module, "direct_strategy", lambda k, g: ("taps", 10.0))
     image = np.random.default_rng(3).uniform(0, 255, (15, 16, 3))
     geometry = resolve_geometry((15, 16), kernel.shape, "same", 1, 1)
     expected = correlate_reference(image, kernel, geometry.pad, "wrap", (1, 1), (1, 1))
-    assert_close(convolve(image, kernel, border="wrap", method="direct", threads=1), expected)
+    assert_close(run_direct(image, kernel, "taps", border="wrap"), expected)
 
 
 def test_direct_prefers_taps_for_sparse_and_blas_for_dense() -> None:
@@ -327,79 +329,50 @@ def test_cost_model_rates_low_rank_below_full_rank() -> None:
 
 
 def test_methods_are_the_registered_engines() -> None:
-    from convcli.core import METHODS
-
-    assert set(METHODS) == {"auto", *ENGINES} == {"auto", "direct", "separable", "fft"}
-
-
-# --- threads ----------------------------------------------------------------------------------
+    assert list(METHODS) == ["auto", *ENGINES] == ["auto", "direct", "separable", "fft"]
+    assert all(engine.name == name for name, engine in ENGINES.items())
 
 
-@pytest.mark.parametrize("method", [*ENGINE_NAMES, "auto"])
-def test_threads_give_the_same_result(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Force real banding even on a test-sized image.
-    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
-    rng = np.random.default_rng(4)
-    image = rng.uniform(0, 255, (97, 83, 3))
-    kernel = rng.standard_normal((7, 7))
-    one = convolve(image, kernel, stride=(2, 1), method=method, threads=1)
-    two = convolve(image, kernel, stride=(2, 1), method=method, threads=2)
-    three = convolve(image, kernel, stride=(2, 1), method=method, threads=3)
-    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
-    np.testing.assert_allclose(three, one, rtol=0, atol=1e-5 * np.abs(one).max())
+@dataclass(frozen=True)
+class CountingPlan:
+    """A test engine's plan: free by the cost model, and it counts its runs."""
+
+    inner: EnginePlan
+    runs: list[Geometry]
+    cost: float = 0.0
+
+    def run(self, padded: NDArray[np.float32], geometry: Geometry, *, threads: int = 1) -> NDArray[np.float32]:
+        self.runs.append(geometry)
+        return self.inner.run(padded, geometry, threads=threads)
 
 
-def test_fft_threads_split_on_tile_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An image several FFT tiles tall: bands start on tile boundaries, result unchanged."""
-    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
-    calls: list[tuple[int, int]] = []
-    original = threads_module.run_bands
+def test_a_registered_engine_is_a_method_and_competes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One register_engine call makes an engine a valid ``method`` and a candidate of ``auto``."""
+    monkeypatch.setattr(engines_module, "ENGINES", dict(ENGINES))
+    runs: list[Geometry] = []
 
-    def spy(worker, rows, threads, work, align=1):  # type: ignore[no-untyped-def]
-        calls.append((rows, align))
-        return original(worker, rows, threads, work, align)
+    def plan_counting(kernel: NDArray[np.float32], geometry: Geometry, channels: int) -> CountingPlan:
+        return CountingPlan(direct_module.plan_direct(kernel, geometry, channels), runs)
 
-    monkeypatch.setattr("convcli.core.fft.run_bands", spy)
-    monkeypatch.setattr("convcli.core.fft.MAX_TILE_ELEMENTS", 3 * 256 * 256)  # small tiles
-    rng = np.random.default_rng(8)
-    image = rng.uniform(0, 255, (700, 300, 3))
-    kernel = rng.standard_normal((7, 7))
-    one = convolve(image, kernel, method="fft", threads=1)
-    two = convolve(image, kernel, method="fft", threads=2)
-    rows, align = calls[-1]
-    assert align < rows  # several tile rows, so two bands really ran
-    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5 * np.abs(one).max())
-    expected = correlate_reference(image, kernel, (3, 3, 3, 3), "reflect", (1, 1), (1, 1))
-    assert_close(two, expected)
+    register_engine(Engine("counting", plan_counting, "the direct engine, counted"))
+    assert list(METHODS) == ["auto", *ENGINE_NAMES, "counting"]
+    image = np.random.default_rng(12).uniform(0, 255, (20, 24, 3))
+    expected = convolve(image, SOBEL_X, method="direct")
+    np.testing.assert_array_equal(convolve(image, SOBEL_X, method="counting"), expected)
+    np.testing.assert_array_equal(convolve(image, SOBEL_X), expected)  # auto: the cheapest engine
+    assert len(runs) == 2
+    with pytest.raises(ParameterError, match="taken"):
+        register_engine(Engine("direct", plan_counting, "a second direct"))
 
 
-def test_band_edges_respect_alignment() -> None:
-    assert threads_module.band_edges(1000, 2, align=300) == [0, 600, 1000]
-    assert threads_module.band_edges(7, 2) == [0, 3, 7]
-    assert threads_module.band_count(2, 250, 1e12, align=300) == 1
-
-
-def test_bands_really_split_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[int, int]] = []
-    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
-    threads_module.run_bands(lambda a, b: seen.append((a, b)), 10, 3, 1e9)
-    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
-
-
-def test_small_jobs_stay_on_one_thread() -> None:
-    assert threads_module.band_count(8, 100, 1000.0) == 1
-    assert threads_module.band_count(2, 2160, 1e9) == 2
-
-
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
-def test_threads_validation_names_the_parameter(bad: object) -> None:
-    with pytest.raises(ParameterError, match="`threads`"):
-        convolve(np.zeros((5, 5)), np.ones((3, 3)), threads=bad)  # type: ignore[arg-type]
-
-
-def test_threads_none_uses_cpu_count() -> None:
-    image = np.random.default_rng(0).uniform(0, 255, (20, 20))
-    np.testing.assert_array_equal(convolve(image, SOBEL_X, threads=None), convolve(image, SOBEL_X, threads=1))
+def test_auto_runs_the_plan_it_costed() -> None:
+    """``auto`` returns the cheapest engine's own plan: the separable one carries the SVD terms."""
+    geometry = resolve_geometry((200, 200), (9, 9), "same", 1, 1)
+    kernel = gaussian(9, 2.0).astype(np.float32)
+    plan = plan_engine(kernel, geometry)
+    assert isinstance(plan, SeparablePlan) and len(plan.terms) == 1
+    assert plan.cost == min(engine_costs(kernel, geometry).values())
+    assert isinstance(plan_engine(kernel, geometry, "fft"), FftPlan)
 
 
 def test_unknown_method_is_rejected() -> None:

@@ -5,7 +5,8 @@ This package imports numpy only (never PIL, typer or rich).
 """
 
 from convcli.core.border import BORDER_ALIASES, BORDER_MODES, pad_image, resolve_border
-from convcli.core.convolve import METHODS, convolve
+from convcli.core.convolve import convolve
+from convcli.core.engines import METHODS
 from convcli.core.geometry import Geometry, centre_indices, output_size, resolve_geometry, resolve_padding, resolve_pair
 from convcli.core.mapping import OUTPUT_MODES, map_to_uint8, map_to_uint16
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core.border import resolve_border
-from convcli.core.convolve import _as_kernel, _check_common, _check_image
-from convcli.core.engines import choose_engine
+from convcli.core.engine import channel_count
+from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
 from convcli.core.threads import resolve_threads, run_bands
+from convcli.core.validate import as_kernel, check_filter_options, check_image
 from convcli.errors import ParameterError
 
 COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
@@ -73,7 +75,7 @@ def band_rows(geometry: Geometry, width: int, channels: int, matrices: int = 1) 
 
 
 def iter_bands(
-    image: NDArray,
+    image: NDArray[Any],
     geometry: Geometry,
     border: str,
     border_value: float,
@@ -88,7 +90,6 @@ def iter_bands(
     top, bottom, left, right = geometry.pad
     row_index, row_inside = border_index(height, top, bottom, border)
     col_index, col_inside = border_index(width, left, right, border)
-    constant = row_inside is not None and col_inside is not None
     fill = np.float32(0.0 if resolve_border(border) == "zero" else border_value)
     extent = geometry.dilated_kernel_shape[0]
     stride = geometry.stride[0]
@@ -110,7 +111,7 @@ def iter_bands(
             band[:, :left] = band[:, left + col_index[:left]]
         if right:
             band[:, left + width :] = band[:, left + col_index[left + width :]]
-        if constant:
+        if row_inside is not None and col_inside is not None:  # zero or constant
             band[~row_inside[p0:p1]] = fill
             band[:, ~col_inside] = fill
         yield first, last, band, replace(geometry, out_shape=(last - first, geometry.out_shape[1]))
@@ -155,11 +156,11 @@ def filter_banded(
     dilation: PairSpec = 1,
     flip: bool = False,
     method: str = "auto",
-    transform: Callable[[NDArray[np.float32]], NDArray] | None = None,
+    transform: Callable[[NDArray[np.float32]], NDArray[Any]] | None = None,
     out_dtype: type | np.dtype = np.float32,
     rows_per_band: int | None = None,
     threads: int | None = None,
-) -> NDArray:
+) -> NDArray[Any]:
     """Filter with one or more same-shaped kernels, combine their responses, band by band.
 
     Equal to ``combine(convolve(image, k) for k in matrices)`` followed by ``transform``, but
@@ -174,20 +175,24 @@ def filter_banded(
     """
     if combine not in COMBINE_RULES:
         raise ParameterError(f"`combine` must be one of {', '.join(COMBINE_RULES)}, got {combine!r}")
-    pixels = _check_image(image)
-    kernels = [_as_kernel(m) for m in matrices]
+    pixels = check_image(image)
+    kernels = [as_kernel(m) for m in matrices]
     if not kernels:
         raise ParameterError("`matrices` must hold at least one kernel")
     if len({k.shape for k in kernels}) != 1:
         raise ParameterError("`matrices` must all have one shape")
     if flip:
         kernels = [np.ascontiguousarray(k[::-1, ::-1]) for k in kernels]
-    mode = _check_common(border, border_value, method)
-    geometry = resolve_geometry(pixels.shape[:2], kernels[0].shape, padding, stride, dilation)  # type: ignore[arg-type]
-    channels = int(np.prod(pixels.shape[2:])) if pixels.ndim == 3 else 1
+    mode = check_filter_options(border, border_value, method)
+    geometry = resolve_geometry(pixels.shape[:2], kernels[0].shape, padding, stride, dilation)
+    channels = channel_count(pixels.shape)
     rows = rows_per_band or band_rows(geometry, pixels.shape[1], channels, len(kernels))
     out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=out_dtype)
-    engines = [choose_engine(k, geometry, method, channels) for k in kernels]
+    # Each kernel is planned once, for the whole image, and its plan runs band by band: a band
+    # is the same convolution over fewer output rows (EnginePlan.run). Planning per band would
+    # redo the SVD or tap grouping for every band and could pick another engine for the short
+    # last band, so bands of one image could differ in rounding.
+    plans = [plan_engine(k, geometry, method, channels) for k in kernels]
     starts = list(range(0, geometry.out_shape[0], rows))
 
     stopping = threading.Event()
@@ -202,7 +207,7 @@ def filter_banded(
             ):
                 if stopping.is_set():
                     return
-                responses = [engine(band, k, band_geometry, threads=1) for engine, k in zip(engines, kernels, strict=True)]
+                responses = [plan.run(band, band_geometry, threads=1) for plan in plans]
                 combined = combine_responses(responses, combine, overwrite=True)
                 out[first:stop] = transform(combined) if transform is not None else combined
         except BaseException:

@@ -17,6 +17,8 @@ wrap       ``c d | a b c d`` OpenCV ``BORDER_WRAP``; PyTorch ``circular``; scipy
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -33,7 +35,7 @@ BORDER_ALIASES: dict[str, str] = {
     "circular": "wrap",
 }
 
-_NUMPY_MODE = {
+_NUMPY_MODE: dict[str, Literal["reflect", "symmetric", "edge", "wrap", "constant"]] = {
     "reflect": "reflect",
     "symmetric": "symmetric",
     "edge": "edge",

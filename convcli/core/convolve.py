@@ -1,57 +1,16 @@
-"""The public convolution entry point: validation, padding, engine dispatch."""
+"""The public convolution entry point: validation, padding, planning and running an engine."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.core.border import pad_image, resolve_border
-from convcli.core.engines import ENGINES, choose_engine
+from convcli.core.border import pad_image
+from convcli.core.engine import channel_count
+from convcli.core.engines import plan_engine
 from convcli.core.geometry import PaddingSpec, PairSpec, resolve_geometry
 from convcli.core.threads import resolve_threads
-from convcli.errors import ParameterError
-
-METHODS: tuple[str, ...] = ("auto", *ENGINES)
-
-
-def _check_image(image: ArrayLike) -> NDArray:
-    """Validate an image array without converting its dtype."""
-    array = np.asarray(image)
-    if array.ndim not in (2, 3):
-        raise ParameterError(f"`image` must be a 2-D (H, W) or 3-D (H, W, C) array, got shape {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ParameterError(f"`image` must not be empty, got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ParameterError(f"`image` must hold numbers, got dtype {array.dtype}")
-    if np.iscomplexobj(array):
-        raise ParameterError("`image` must be real, got a complex array")
-    return array
-
-
-def _as_image(image: ArrayLike) -> NDArray[np.float32]:
-    return _check_image(image).astype(np.float32, copy=False)
-
-
-def _check_common(border: str, border_value: float, method: str) -> str:
-    """Validate the options every entry point shares; return the canonical border name."""
-    mode = resolve_border(border)
-    if not np.isfinite(border_value):
-        raise ParameterError(f"`border_value` must be a finite number, got {border_value!r}")
-    if method not in METHODS:
-        raise ParameterError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}")
-    return mode
-
-
-def _as_kernel(kernel: ArrayLike) -> NDArray[np.float32]:
-    try:
-        array = np.asarray(kernel, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"`kernel` must be a 2-D array of numbers: {exc}") from exc
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise ParameterError(f"`kernel` must be a non-empty 2-D array, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ParameterError("`kernel` must hold finite numbers only (no NaN or infinity)")
-    return array.astype(np.float32)
+from convcli.core.validate import as_image, as_kernel, check_filter_options
 
 
 def convolve(
@@ -120,14 +79,13 @@ def convolve(
            [4, 5, 6],
            [7, 8, 9]])
     """
-    pixels = _as_image(image)
-    weights = _as_kernel(kernel)
-    mode = _check_common(border, border_value, method)
+    pixels = as_image(image)
+    weights = as_kernel(kernel)
+    mode = check_filter_options(border, border_value, method)
     workers = resolve_threads(threads)
     if flip:
         weights = np.ascontiguousarray(weights[::-1, ::-1])
-    geometry = resolve_geometry(pixels.shape[:2], weights.shape, padding, stride, dilation)  # type: ignore[arg-type]
+    geometry = resolve_geometry(pixels.shape[:2], weights.shape, padding, stride, dilation)
     padded = pad_image(pixels, geometry.pad, mode, border_value)
-    channels = int(np.prod(pixels.shape[2:], dtype=np.int64))
-    engine = choose_engine(weights, geometry, method, channels)
-    return engine(padded, weights, geometry, threads=workers)
+    plan = plan_engine(weights, geometry, method, channel_count(pixels.shape))
+    return plan.run(padded, geometry, threads=workers)

@@ -1,6 +1,6 @@
 """The direct engine: the kernel's taps applied over cache-sized strips of output rows.
 
-Two strategies compute exactly the same sum; :func:`direct_strategy` picks the cheaper:
+Two strategies compute exactly the same sum; :func:`plan_direct` picks the cheaper:
 
 ``taps`` (shift-and-add)
     For every non-zero tap ``(i, j)`` the (strided, dilated) view of the padded image that the
@@ -22,18 +22,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
+from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 
 # Bytes of accumulator + scratch per strip. Every tap makes one or two passes over the strip,
-# so it should stay in cache together with the padded rows it reads. Measured on the 3840x2160
-# RGB benchmark (3x3, one thread): 256 KiB 167 ms, 512 KiB 89 ms, 1 MiB 87 ms, 2 MiB 80 ms; tiny
-# strips lose to per-call overhead, and the 32 MiB L3 still holds a 2 MiB strip's sources.
+# so it should stay in cache together with the padded rows it reads; much smaller strips lose
+# to the per-call overhead of one ufunc call per tap and strip. The size was chosen with the
+# 3x3 one-thread runs of benchmarks/bench_core.py.
 STRIP_BYTES = 2 * 1024 * 1024
 
 # OpenBLAS splits a matrix product over its own threads once m*n*k exceeds 4 * 65536 (its
@@ -41,12 +43,11 @@ STRIP_BYTES = 2 * 1024 * 1024
 # calling thread and convcli's ``threads`` alone decides the parallelism.
 BLAS_CHUNK_FLOPS = 4 * 65536
 
-# Cost of the blas strategy in passes per output sample: measured about 0.85 per tap for the
-# products plus 2 per kernel column for the shifted adds (3x3..15x15 on the benchmark image).
+# Cost of the blas strategy in passes per output sample: a little under one per tap for the
+# products (BLAS fuses the multiply-adds) plus two per kernel column for the shifted adds.
+# Fitted to the forced-direct timings of benchmarks/bench_core.py, 3x3 to 15x15 kernels.
 BLAS_PASSES_PER_TAP = 0.85
 BLAS_PASSES_PER_COLUMN = 2.0
-
-Float32Array = NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,7 @@ def strip_rows(row_elements: int, buffers: int = 2) -> int:
     return max(1, STRIP_BYTES // max(1, row_elements * 4 * buffers))
 
 
-def as_hwc(array: Float32Array) -> Float32Array:
-    """View an (H, W, ...) array as contiguous (H, W, C) with all trailing axes folded into C."""
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    channels = int(np.prod(array.shape[2:], dtype=np.int64))  # explicit: -1 fails for C == 0
-    return array.reshape(array.shape[0], array.shape[1], channels)
-
-
-def column_view(
-    rows: Float32Array, start: int, count: int, step: int
-) -> Float32Array:
+def column_view(rows: Float32Array, start: int, count: int, step: int) -> Float32Array:
     """Columns ``start, start+step, ...`` (``count`` of them) of an (R, W, C) array.
 
     With ``step == 1`` the view is returned as (R, count*C): interleaved channels become one
@@ -179,53 +171,6 @@ def column_view(
         flat = rows.reshape(rows.shape[0], -1)
         return flat[:, start * channels : (start + count) * channels]
     return rows[:, start : start + (count - 1) * step + 1 : step]
-
-
-def _live_columns(kernel: NDArray[np.floating]) -> list[int]:
-    """Indices of kernel columns with at least one non-zero tap."""
-    return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
-
-
-def blas_passes(kernel: NDArray[np.floating], geometry: Geometry) -> float:
-    """Modelled cost of the blas strategy in passes per output sample."""
-    columns = len(_live_columns(kernel))
-    # The products run over every column the strip spans, so column stride wastes them.
-    return BLAS_PASSES_PER_TAP * kernel.shape[0] * columns * geometry.stride[1] + BLAS_PASSES_PER_COLUMN * columns + 2
-
-
-def direct_strategy(kernel: NDArray[np.floating], geometry: Geometry) -> tuple[str, float]:
-    """``("taps" | "blas", passes per output sample)``, whichever is cheaper."""
-    taps = float(make_plan(kernel).passes)
-    blas = blas_passes(kernel, geometry)
-    return ("blas", blas) if blas < taps else ("taps", taps)
-
-
-def _direct_taps_band(
-    source: Float32Array, kernel: Float32Array, geometry: Geometry, out: Float32Array, o0: int, o1: int
-) -> None:
-    """Shift-and-add for output rows ``o0:o1``."""
-    out_w = geometry.out_shape[1]
-    (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
-    kw = kernel.shape[1]
-    channels = source.shape[2]
-    plan = make_plan(kernel)
-    step = strip_rows(out_w * channels)
-    scratch_buf = np.empty((min(step, o1 - o0), out_w, channels), dtype=np.float32)
-    for r0 in range(o0, o1, step):
-        n = min(o1, r0 + step) - r0
-        # Accumulator and scratch have the same layout as the tap views (flat rows at column
-        # stride 1), so every ufunc call sees matching, coalescable operands.
-        acc: Float32Array = out[r0 : r0 + n]
-        scratch: Float32Array = scratch_buf[:n]
-        if sc == 1:
-            acc, scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
-
-        def view(tap: int, r0: int = r0, n: int = n) -> Float32Array:
-            i, j = divmod(tap, kw)
-            first = r0 * sr + i * dr
-            return column_view(source[first : first + (n - 1) * sr + 1 : sr], j * dc, out_w, sc)
-
-        plan.apply(acc, view, scratch)
 
 
 def row_stack(
@@ -244,46 +189,124 @@ def row_stack(
     )
 
 
-def _direct_blas_band(
-    source: Float32Array, kernel: Float32Array, geometry: Geometry, out: Float32Array, o0: int, o1: int
-) -> None:
-    """Row-stack matrix products for output rows ``o0:o1``."""
-    out_w = geometry.out_shape[1]
-    (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
-    kh = kernel.shape[0]
-    channels = source.shape[2]
-    columns = _live_columns(kernel)
-    weights = np.ascontiguousarray(kernel[:, columns].T)  # (live columns, kh)
-    reach = columns[-1] * dc  # extra input pixels a chunk reads beyond its outputs
-    # Output pixels per chunk: BLAS single-threaded (see BLAS_CHUNK_FLOPS) and not tiny.
-    chunk = max(64, BLAS_CHUNK_FLOPS // (kh * len(columns) * channels * sc) - reach)
-    chunk = min(chunk, out_w)
-    span = (chunk - 1) * sc + reach + 1
-    # Rows per strip: the products buffer of one strip stays in L2.
-    rows = max(1, min(o1 - o0, STRIP_BYTES // (len(columns) * span * channels * 4)))
-    products_buf = np.empty(rows * len(columns) * span * channels, dtype=np.float32)
-    for r0 in range(o0, o1, rows):
-        n = min(o1, r0 + rows) - r0
-        for c0 in range(0, out_w, chunk):
-            m = min(out_w, c0 + chunk) - c0
-            width = (m - 1) * sc + reach + 1
-            stack = row_stack(source, r0 * sr, n, sr, kh, dr, c0 * sc, width)
-            products = products_buf[: n * len(columns) * width * channels].reshape(n, len(columns), width, channels)
-            np.matmul(weights, stack, out=products.reshape(n, len(columns), width * channels))
-            acc = out[r0 : r0 + n, c0 : c0 + m]
-            if sc == 1:  # flat rows vectorise better than a C=3 inner axis
-                acc = acc.reshape(n, m * channels)
-            shifted = [
-                products[:, q, j * dc : j * dc + (m - 1) * sc + 1 : sc].reshape(acc.shape)
-                for q, j in enumerate(columns)
-            ]
-            # The first two shifted products are added straight into the output: no copy pass.
-            if len(shifted) == 1:
-                np.copyto(acc, shifted[0])
-            else:
-                np.add(shifted[0], shifted[1], out=acc)
-                for extra in shifted[2:]:
-                    np.add(acc, extra, out=acc)
+def _live_columns(kernel: NDArray[np.floating]) -> list[int]:
+    """Indices of kernel columns with at least one non-zero tap."""
+    return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
+
+
+def blas_passes(kernel_rows: int, columns: int, geometry: Geometry) -> float:
+    """Modelled cost of the blas strategy in passes per output sample, for ``columns`` live columns."""
+    # The products run over every column the strip spans, so column stride wastes them.
+    return BLAS_PASSES_PER_TAP * kernel_rows * columns * geometry.stride[1] + BLAS_PASSES_PER_COLUMN * columns + 2
+
+
+@dataclass(frozen=True)
+class DirectPlan:
+    """The direct engine's plan: the strategy :func:`plan_direct` rated cheaper, and its taps."""
+
+    kernel: Float32Array
+    strategy: str  # "taps" or "blas"
+    cost: float
+    taps: TapPlan
+    columns: tuple[int, ...]  # kernel columns with a non-zero tap, for the blas strategy
+
+    def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
+        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`)."""
+        source = as_hwc(padded)
+        out_h, out_w = geometry.out_shape
+        channels = source.shape[2]
+        out = np.empty((out_h, out_w, channels), dtype=np.float32)
+        if not self.columns:  # an all-zero kernel
+            out.fill(0)
+            return out.reshape(geometry.out_shape + padded.shape[2:])
+        worker = partial(self._blas_band if self.strategy == "blas" else self._taps_band, source, out, geometry)
+        run_bands(worker, out_h, threads, float(out_h * out_w * channels * self.cost))
+        return out.reshape(geometry.out_shape + padded.shape[2:])
+
+    def _taps_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+        """Shift-and-add for output rows ``o0:o1``."""
+        out_w, channels = geometry.out_shape[1], source.shape[2]
+        (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
+        kw = self.kernel.shape[1]
+        step = strip_rows(out_w * channels)
+        scratch_buf = np.empty((min(step, o1 - o0), out_w, channels), dtype=np.float32)
+        for r0 in range(o0, o1, step):
+            n = min(o1, r0 + step) - r0
+            # Accumulator and scratch have the same layout as the tap views (flat rows at column
+            # stride 1), so every ufunc call sees matching, coalescable operands.
+            acc: Float32Array = out[r0 : r0 + n]
+            scratch: Float32Array = scratch_buf[:n]
+            if sc == 1:
+                acc, scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
+
+            def view(tap: int, r0: int = r0, n: int = n) -> Float32Array:
+                i, j = divmod(tap, kw)
+                first = r0 * sr + i * dr
+                return column_view(source[first : first + (n - 1) * sr + 1 : sr], j * dc, out_w, sc)
+
+            self.taps.apply(acc, view, scratch)
+
+    def _blas_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+        """Row-stack matrix products for output rows ``o0:o1``."""
+        out_w, channels = geometry.out_shape[1], source.shape[2]
+        (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
+        columns, kh = self.columns, self.kernel.shape[0]
+        weights = np.ascontiguousarray(self.kernel[:, columns].T)  # (live columns, kh)
+        reach = columns[-1] * dc  # extra input pixels a chunk reads beyond its outputs
+        # Output pixels per chunk: BLAS single-threaded (see BLAS_CHUNK_FLOPS) and not tiny.
+        chunk = min(max(64, BLAS_CHUNK_FLOPS // (kh * len(columns) * channels * sc) - reach), out_w)
+        span = (chunk - 1) * sc + reach + 1
+        # Rows per strip: the products buffer of one strip stays in L2.
+        rows = max(1, min(o1 - o0, STRIP_BYTES // (len(columns) * span * channels * 4)))
+        products_buf = np.empty(rows * len(columns) * span * channels, dtype=np.float32)
+        for r0 in range(o0, o1, rows):
+            n = min(o1, r0 + rows) - r0
+            for c0 in range(0, out_w, chunk):
+                m = min(out_w, c0 + chunk) - c0
+                width = (m - 1) * sc + reach + 1
+                stack = row_stack(source, r0 * sr, n, sr, kh, dr, c0 * sc, width)
+                products = products_buf[: n * len(columns) * width * channels].reshape(n, len(columns), width, channels)
+                np.matmul(weights, stack, out=products.reshape(n, len(columns), width * channels))
+                acc = out[r0 : r0 + n, c0 : c0 + m]
+                if sc == 1:  # flat rows vectorise better than a C=3 inner axis
+                    acc = acc.reshape(n, m * channels)
+                shifted = [
+                    products[:, q, j * dc : j * dc + (m - 1) * sc + 1 : sc].reshape(acc.shape)
+                    for q, j in enumerate(columns)
+                ]
+                # The first two shifted products are added straight into the output: no copy pass.
+                if len(shifted) == 1:
+                    np.copyto(acc, shifted[0])
+                else:
+                    np.add(shifted[0], shifted[1], out=acc)
+                    for extra in shifted[2:]:
+                        np.add(acc, extra, out=acc)
+
+
+def plan_direct(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> DirectPlan:
+    """Plan the direct engine: shift-and-add or row-stack products, whichever is cheaper.
+
+    The cost does not depend on ``channels`` (every channel costs the same per sample).
+
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> g = resolve_geometry((100, 100), (3, 3), "same", 1, 1)
+    >>> plan = plan_direct(np.ones((3, 3), np.float32) / 9, g)
+    >>> plan.strategy, plan.cost  # a box: 8 adds and one scaling
+    ('taps', 9.0)
+    """
+    weights = np.asarray(kernel, dtype=np.float32)
+    taps = make_plan(weights)
+    columns = tuple(_live_columns(weights))
+    tap_passes = float(taps.passes)
+    blas = blas_passes(weights.shape[0], len(columns), geometry)
+    strategy, cost = ("blas", blas) if blas < tap_passes else ("taps", tap_passes)
+    return DirectPlan(weights, strategy, cost, taps, columns)
+
+
+def direct_strategy(kernel: NDArray[np.floating], geometry: Geometry) -> tuple[str, float]:
+    """``("taps" | "blas", passes per output sample)``, whichever is cheaper."""
+    plan = plan_direct(kernel, geometry)
+    return plan.strategy, plan.cost
 
 
 def correlate_direct(
@@ -291,43 +314,17 @@ def correlate_direct(
 ) -> Float32Array:
     """Cross-correlate an already padded image tap by tap over row strips.
 
-    Uses shift-and-add or row-stack matrix products, whichever :func:`direct_strategy`
-    rates cheaper; both compute the same sums.
+    Uses shift-and-add or row-stack matrix products, whichever :func:`plan_direct` rates
+    cheaper; both compute the same sums. ``kernel`` is 2-D float32 (already flipped if
+    convolution was asked for); the other arguments and the result are those of
+    :meth:`.EnginePlan.run`.
 
-    Parameters
-    ----------
-    padded
-        Padded float32 image ``(Hp, Wp)`` or ``(Hp, Wp, C)``.
-    kernel
-        2-D float32 kernel (already flipped if convolution was asked for).
-    geometry
-        Stride, dilation and output shape, from :func:`~convcli.core.geometry.resolve_geometry`.
-    threads
-        Upper bound on worker threads; small images use one.
-
-    Returns
-    -------
-    float32 array of shape ``geometry.out_shape + padded.shape[2:]``.
-
-    Examples
-    --------
     >>> from convcli.core.geometry import resolve_geometry
     >>> g = resolve_geometry((1, 4), (1, 2), "valid", 1, 1)
     >>> correlate_direct(np.array([[1, 2, 3, 4]], np.float32), np.array([[1, 10]], np.float32), g)
     array([[21., 32., 43.]], dtype=float32)
     """
-    source = as_hwc(padded)
-    out_h, out_w = geometry.out_shape
-    channels = source.shape[2]
-    out = np.empty((out_h, out_w, channels), dtype=np.float32)
-    strategy, passes = direct_strategy(kernel, geometry)
-    if not np.any(kernel):
-        out.fill(0)
-        return out.reshape(geometry.out_shape + padded.shape[2:])
-    band_worker = _direct_blas_band if strategy == "blas" else _direct_taps_band
+    return plan_direct(kernel, geometry, channel_count(padded.shape)).run(padded, geometry, threads=threads)
 
-    def band(o0: int, o1: int) -> None:
-        band_worker(source, kernel, geometry, out, o0, o1)
 
-    run_bands(band, out_h, threads, float(out_h * out_w * channels * passes))
-    return out.reshape(geometry.out_shape + padded.shape[2:])
+DIRECT_ENGINE = Engine("direct", plan_direct, "shift-and-add or row-stack products of the taps; small kernels")

@@ -12,26 +12,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
+from numpy.typing import NDArray
 
-from convcli.core.direct import Float32Array, as_hwc
+from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 
 # Samples (rows x cols x channels) of one tile: about 10 MiB real plus 10 MiB of spectrum per
-# thread, whatever the image size. Round trips per output sample measured fastest for RGB tiles
-# of 0.5-0.8 Mi samples per channel (768x768, 640x1080); 1024x1024 was 25 % slower (the tile and
-# its spectrum no longer share the L3 cache with the other thread's).
+# thread, whatever the image size. Larger tiles ran slower per output sample in
+# benchmarks/bench_core.py once a tile and its spectrum no longer shared the last-level cache
+# with another thread's.
 MAX_TILE_ELEMENTS = 2_400_000
+# Smallest tile side considered, unless twice the kernel is more or the whole image is less:
+# smaller tiles pay the per-call and per-tile overhead on too few samples.
 MIN_TILE = 256
 
 # Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
-# cache-sized strip, the cost model's unit, about 3 ms per 25 M samples here):
-# FFT_PASSES_PER_LOG * log2(n) per sample plus a fixed cost per tile and channel (copies,
-# planning, Python). Fitted to whole-engine timings on 3840x2160 RGB, 2-core EPYC, numpy 2.4:
-# 400-490 ms for 15x15..31x31 kernels; the per-tile term is why small tiles lose.
+# cache-sized strip, the cost model's unit): FFT_PASSES_PER_LOG * log2(n) per sample plus a
+# fixed cost per tile and channel (copies, planning, Python). Both are fitted to the forced-FFT
+# timings of benchmarks/bench_core.py (15x15 to 31x31 kernels on its 3840x2160 RGB image); the
+# per-tile term is why small tiles lose.
 FFT_PASSES_PER_LOG = 6.0
 FFT_TILE_OVERHEAD_PASSES = 1_350_000.0
 
@@ -62,7 +65,8 @@ def next_fast_len(n: int) -> int:
 
 
 def _is_tile_friendly(n: int) -> bool:
-    """True for 2^a, 3 * 2^a and 5 * 2^a: measured faster tile sizes than e.g. 648 or 750."""
+    """True for 2^a, 3 * 2^a and 5 * 2^a: tile sizes that transform faster than other 5-smooth
+    sizes such as 648 or 750."""
     while n % 2 == 0:
         n //= 2
     return n in (1, 3, 5)
@@ -102,7 +106,7 @@ def plan_tiles(geometry: Geometry, channels: int = 1) -> TilePlan:
     budget = max(1, MAX_TILE_ELEMENTS // max(1, channels))
     best: TilePlan | None = None
     # Tiles no larger than the image (rounded up to a fast size) and at least twice the kernel,
-    # unless the image itself is smaller. Long thin tiles and tiles under 256 measured slow
+    # unless the image itself is smaller. Long thin tiles and tiles under MIN_TILE are slow
     # (per-call overhead, strided column transforms) however the model rates them.
     heights = _fast_lengths(min(need_h, max(2 * ekh, MIN_TILE)), need_h)
     widths = _fast_lengths(min(need_w, max(2 * ekw, MIN_TILE)), need_w)
@@ -140,85 +144,120 @@ def dilated_flipped_kernel(kernel: Float32Array, dilation: tuple[int, int]) -> F
     return np.ascontiguousarray(spread[::-1, ::-1])
 
 
+@dataclass(frozen=True)
+class FftPlan:
+    """The FFT engine's plan: the tile sizes for the planned geometry and channel count."""
+
+    kernel: Float32Array
+    geometry: Geometry
+    channels: int
+    tiles: TilePlan
+
+    @property
+    def cost(self) -> float:
+        """Modelled passes per output sample of the planned tiles."""
+        return self.tiles.passes
+
+    def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
+        """Cross-correlate tile by tile (see :meth:`.EnginePlan.run`).
+
+        The best tiles depend on the number of output rows, so a band (or an image with another
+        channel count) gets tiles of its own: tiles as tall as a whole image would waste work
+        on a short band.
+        """
+        source = as_hwc(padded)
+        channels = source.shape[2]
+        out_h, out_w = geometry.out_shape
+        if channels == 0:
+            return np.empty(geometry.out_shape + padded.shape[2:], dtype=np.float32)
+        same = (geometry, channels) == (self.geometry, self.channels)
+        tiles = self.tiles if same else plan_tiles(geometry, channels)
+        th, tw = tiles.tile
+        # NumPy's float32 transforms are several times faster with a scale factor than without
+        # one (norm="backward" forward and norm="forward" inverse are the unscaled ones). So both
+        # directions run scaled (forward by 1/n, inverse by 1/n) and the kernel spectrum carries
+        # the compensating factor n, computed once in float64.
+        flipped = dilated_flipped_kernel(self.kernel, geometry.dilation).astype(np.float64)
+        spectrum = (np.fft.rfft2(flipped, s=(th, tw)) * (th * tw)).astype(np.complex64)[None]
+        out = np.empty((out_h, out_w, channels), dtype=np.float32)
+        work = out_h * out_w * channels * tiles.passes
+        run_bands(partial(_fft_band, source, spectrum, geometry, tiles, out), out_h, threads, work,
+                  align=tiles.out_per_tile[0])
+        return out.reshape(geometry.out_shape + padded.shape[2:])
+
+
+def _fft_band(
+    source: Float32Array, spectrum: NDArray[np.complex64], geometry: Geometry, tiles: TilePlan, out: Float32Array,
+    o0: int, o1: int,
+) -> None:
+    """Overlap-save for output rows ``o0:o1``, one tile after another."""
+    out_w, channels = geometry.out_shape[1], source.shape[2]
+    (sr, sc) = geometry.stride
+    ekh, ekw = geometry.dilated_kernel_shape
+    th, tw = tiles.tile
+    rows_per, cols_per = tiles.out_per_tile
+    # Per-thread buffers reused for every tile: fresh multi-MiB arrays per tile would cost
+    # page faults comparable to the transforms themselves. Channels first, so each 2-D
+    # transform runs over contiguous rows.
+    tile = np.zeros((channels, th, tw), dtype=np.float32)
+    freq = np.empty((channels, th, tw // 2 + 1), dtype=np.complex64)
+    result = np.empty((channels, th, tw), dtype=np.float32)
+    for r0 in range(o0, o1, rows_per):
+        nr = min(o1, r0 + rows_per) - r0
+        in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
+        for c0 in range(0, out_w, cols_per):
+            nc = min(out_w, c0 + cols_per) - c0
+            in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
+            if in_rows < th or in_cols < tw:
+                tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
+            block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
+            # One 2-D copy per channel: NumPy copies a plane with a stride-C side much faster
+            # than it transposes a whole (H, W, C) block at once.
+            for channel in range(channels):
+                tile[channel, :in_rows, :in_cols] = block[:, :, channel]
+            # NumPy's stubs type ``out=`` as complex128/float64 only; the transforms take and
+            # return complex64/float32 buffers all the same (pocketfft computes in float32).
+            np.fft.rfft2(tile, out=freq, norm="forward")  # type: ignore[arg-type]
+            np.multiply(freq, spectrum, out=freq)
+            # NumPy's irfft2 ignores ``out=``: it calls irfftn with out=None, returns a new array
+            # and leaves ``out`` unwritten (numpy gh-30909, fixed by numpy PR 30910; NumPy 2.4.6
+            # still does). The two 1-D passes by hand write into the reused buffers instead.
+            np.fft.ifft(freq, axis=-2, out=freq)  # type: ignore[arg-type]
+            np.fft.irfft(freq, n=tw, axis=-1, out=result)  # type: ignore[arg-type]
+            # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
+            kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
+            target = out[r0 : r0 + nr, c0 : c0 + nc]
+            for channel in range(channels):
+                target[:, :, channel] = kept[channel]
+
+
+def plan_fft(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> FftPlan:
+    """Plan the FFT engine: tile sizes for this geometry and channel count (:func:`plan_tiles`).
+
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> g = resolve_geometry((100, 100), (31, 31), "same", 1, 1)
+    >>> plan_fft(np.ones((31, 31), np.float32), g).tiles.tile  # the padded 130x130 in one tile
+    (135, 135)
+    """
+    return FftPlan(np.asarray(kernel, dtype=np.float32), geometry, channels, plan_tiles(geometry, channels))
+
+
 def correlate_fft(
     padded: Float32Array, kernel: Float32Array, geometry: Geometry, *, threads: int = 1
 ) -> Float32Array:
     """Cross-correlate by overlap-save FFT over bounded tiles.
 
-    Parameters
-    ----------
-    padded
-        Padded float32 image ``(Hp, Wp)`` or ``(Hp, Wp, C)``.
-    kernel
-        2-D float32 kernel.
-    geometry
-        Stride, dilation and output shape.
-    threads
-        Upper bound on worker threads; small images use one.
+    ``kernel`` is 2-D float32; the other arguments are those of :meth:`.EnginePlan.run`. The
+    result equals the direct engine's within float32 FFT rounding (about 1e-6 of the output
+    scale).
 
-    Returns
-    -------
-    float32 array of shape ``geometry.out_shape + padded.shape[2:]``, equal to the direct
-    engine's result within float32 FFT rounding (about 1e-6 of the output scale).
-
-    Examples
-    --------
     >>> from convcli.core.geometry import resolve_geometry
     >>> g = resolve_geometry((1, 4), (1, 2), "valid", 1, 1)
     >>> out = correlate_fft(np.array([[1, 2, 3, 4]], np.float32), np.array([[1, 10]], np.float32), g)
     >>> np.round(out, 3)
     array([[21., 32., 43.]], dtype=float32)
     """
-    source = as_hwc(padded)
-    channels = source.shape[2]
-    out_h, out_w = geometry.out_shape
-    if channels == 0:
-        return np.empty(geometry.out_shape + padded.shape[2:], dtype=np.float32)
-    (sr, sc) = geometry.stride
-    ekh, ekw = geometry.dilated_kernel_shape
-    plan = plan_tiles(geometry, channels)
-    th, tw = plan.tile
-    rows_per, cols_per = plan.out_per_tile
-    # numpy 2.4's float32 transforms are 3-4x slower without a scale factor (norm="backward"
-    # forward, norm="forward" inverse) than with one; measured 20 vs 6.4 ms for a 3x768x512
-    # rfft2. So both directions run scaled (forward by 1/n, inverse by 1/n) and the kernel
-    # spectrum carries the compensating factor n, computed once in float64.
-    flipped = dilated_flipped_kernel(kernel, geometry.dilation).astype(np.float64)
-    spectrum = (np.fft.rfft2(flipped, s=(th, tw)) * (th * tw)).astype(np.complex64)[None]
-    out = np.empty((out_h, out_w, channels), dtype=np.float32)
+    return plan_fft(kernel, geometry, channel_count(padded.shape)).run(padded, geometry, threads=threads)
 
-    def band(o0: int, o1: int) -> None:
-        # Per-thread buffers reused for every tile: fresh multi-MiB arrays per tile would cost
-        # page faults comparable to the transforms themselves. Channels first, so each 2-D
-        # transform runs over contiguous rows.
-        tile = np.zeros((channels, th, tw), dtype=np.float32)
-        freq = np.empty((channels, th, tw // 2 + 1), dtype=np.complex64)
-        result = np.empty((channels, th, tw), dtype=np.float32)
-        for r0 in range(o0, o1, rows_per):
-            nr = min(o1, r0 + rows_per) - r0
-            in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
-            for c0 in range(0, out_w, cols_per):
-                nc = min(out_w, c0 + cols_per) - c0
-                in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
-                if in_rows < th or in_cols < tw:
-                    tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
-                block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
-                # One 2-D copy per channel: NumPy moves a plane with a stride-C side ~4x faster
-                # than it transposes a whole (H, W, C) block at once (measured 0.5 vs 1.8 ms).
-                for channel in range(channels):
-                    tile[channel, :in_rows, :in_cols] = block[:, :, channel]
-                np.fft.rfft2(tile, out=freq, norm="forward")
-                np.multiply(freq, spectrum, out=freq)
-                # irfft2(..., out=) returns wrong values in numpy 2.4 (the two 1-D passes
-                # share ``out``); doing them by hand is correct and as fast.
-                np.fft.ifft(freq, axis=-2, out=freq)
-                np.fft.irfft(freq, n=tw, axis=-1, out=result)
-                # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
-                kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
-                target = out[r0 : r0 + nr, c0 : c0 + nc]
-                for channel in range(channels):
-                    target[:, :, channel] = kept[channel]
 
-    work = out_h * out_w * channels * plan.passes
-    run_bands(band, out_h, threads, work, align=rows_per)
-    return out.reshape(geometry.out_shape + padded.shape[2:])
+FFT_ENGINE = Engine("fft", plan_fft, "overlap-save FFT over bounded tiles; large kernels that are not low-rank")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral
+from typing import TypeGuard
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +44,8 @@ class Geometry:
         return (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[Integral]:
+    """An integer of any integer type, but not a bool."""
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
@@ -56,7 +58,7 @@ def resolve_pair(value: PairSpec, name: str) -> tuple[int, int]:
     (1, 3)
     """
     if _is_int(value):
-        pair = (int(value), int(value))  # type: ignore[arg-type]
+        pair = (int(value), int(value))
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(
         _is_int(v) for v in value
     ):
@@ -103,10 +105,13 @@ def resolve_padding(
             f"`padding` must be one of same, valid, full, an integer or a list of integers, got {padding!r}"
         )
     if _is_int(padding):
-        quad = (int(padding),) * 4  # type: ignore[arg-type]
+        quad = (int(padding),) * 4
     elif isinstance(padding, Sequence) and all(_is_int(v) for v in padding) and len(padding) in (2, 4):
         values = [int(v) for v in padding]
-        quad = (values[0], values[0], values[1], values[1]) if len(values) == 2 else tuple(values)
+        if len(values) == 2:
+            quad = (values[0], values[0], values[1], values[1])
+        else:
+            quad = (values[0], values[1], values[2], values[3])
     else:
         raise ParameterError(
             "`padding` must be same, valid, full, N, (rows, cols) or (top, bottom, left, right), "
@@ -114,7 +119,7 @@ def resolve_padding(
         )
     if min(quad) < 0:
         raise ParameterError(f"`padding` must not be negative, got {padding!r}")
-    return quad  # type: ignore[return-value]
+    return quad
 
 
 def output_size(size: int, pad_before: int, pad_after: int, k: int, stride: int, dilation: int) -> int:

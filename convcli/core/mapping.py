@@ -64,7 +64,9 @@ def map_to_uint16(
     return y.astype(np.uint16)
 
 
-def _respond(values: NDArray[np.floating], mode: str, scale: float, offset: float, overwrite: bool) -> NDArray[np.float32]:
+def _respond(
+    values: NDArray[np.floating], mode: str, scale: float, offset: float, overwrite: bool
+) -> NDArray[np.float32]:
     """``values * scale + offset`` and the mode, in float32 on 0..255, clipped below at 0 (NaN too)."""
     if mode not in OUTPUT_MODES:
         raise ParameterError(f"`output_mode` must be one of {', '.join(OUTPUT_MODES)}, got {mode!r}")

@@ -12,19 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core.convolve import convolve
+from convcli.core.validate import as_weights, check_image
 from convcli.errors import ParameterError
-
-
-def _as_weights(weights: ArrayLike) -> NDArray[np.float64]:
-    try:
-        array = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"`weights` must be a 4-D array of numbers: {exc}") from exc
-    if array.ndim != 4 or 0 in array.shape:
-        raise ParameterError(f"`weights` must be a non-empty 4-D array (out, in, kh, kw), got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ParameterError("`weights` must hold finite numbers only (no NaN or infinity)")
-    return array
 
 
 def mix_convolve(
@@ -60,12 +49,10 @@ def mix_convolve(
     >>> mix_convolve(image, swap, [1.0, 2.0]).tolist()
     [[[21.0, 12.0]]]
     """
-    pixels = np.asarray(image)
+    pixels = check_image(image)
     if pixels.ndim == 2:
         pixels = pixels[..., np.newaxis]
-    if pixels.ndim != 3:
-        raise ParameterError(f"`image` must be a 2-D (H, W) or 3-D (H, W, C) array, got shape {pixels.shape}")
-    kernel = _as_weights(weights)
+    kernel = as_weights(weights)
     out_channels, in_channels = kernel.shape[:2]
     if pixels.shape[2] != in_channels:
         raise ParameterError(

@@ -12,10 +12,15 @@ but usually slower than ``direct``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property, partial
+
 import numpy as np
 from numpy.typing import NDArray
 
-from convcli.core.direct import Float32Array, as_hwc, column_view, make_plan, row_stack, strip_rows
+from convcli.core.direct import TapPlan, column_view, make_plan, row_stack, strip_rows
+from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 
@@ -25,8 +30,9 @@ from convcli.core.threads import run_bands
 RANK_RTOL = 1e-5
 
 # Cost of a vertical pass done as one BLAS matrix-vector product per output row (every padded
-# row is read once from cache, multiply-adds fused), in passes: measured about 7 + 0.3 per tap
-# on the benchmark image; shift-and-add wins only for short or very symmetric columns.
+# row is read once from cache, multiply-adds fused), in passes: a fixed cost per pass plus a
+# small one per tap, fitted to the forced-separable timings of benchmarks/bench_core.py.
+# Shift-and-add wins only for short or very symmetric columns.
 GEMV_PASSES_BASE = 6.0
 GEMV_PASSES_PER_TAP = 0.5
 
@@ -80,22 +86,128 @@ def kernel_rank(kernel: NDArray[np.floating], rtol: float = RANK_RTOL) -> int:
     return len(separable_terms(kernel, rtol))
 
 
-def _vertical_passes(column: NDArray[np.float32]) -> tuple[bool, float]:
-    """(use BLAS?, passes) for one vertical pass with ``column``, per sample it writes."""
-    taps = float(make_plan(column).passes)
+@dataclass(frozen=True)
+class TermPlan:
+    """How one term ``outer(column, row)`` is applied: a vertical pass, then a horizontal one."""
+
+    column: Float32Array
+    column_taps: TapPlan
+    row_taps: TapPlan
+    vertical_blas: bool  # the vertical pass as one matrix-vector product per output row
+    vertical_passes: float  # its modelled cost per sample it writes
+
+
+def plan_term(column: Float32Array, row: Float32Array) -> TermPlan:
+    """Plan one term: BLAS or shift-and-add for the vertical pass, whichever is cheaper."""
+    column_taps = make_plan(column)
+    taps = float(column_taps.passes)
     gemv = GEMV_PASSES_BASE + GEMV_PASSES_PER_TAP * column.size
-    return (gemv < taps, min(gemv, taps))
+    return TermPlan(column, column_taps, make_plan(row), gemv < taps, min(gemv, taps))
 
 
-def separable_passes(terms: list[SeparableTerm], geometry: Geometry) -> float:
+def separable_passes(terms: Sequence[TermPlan], geometry: Geometry) -> float:
     """Estimated passes over one output-sized array (the cost model's unit)."""
     out_w = geometry.out_shape[1]
     need_w = (out_w - 1) * geometry.stride[1] + (geometry.kernel_shape[1] - 1) * geometry.dilation[1] + 1
     total = 0.0
-    for column, row in terms:
+    for term in terms:
         # The vertical pass runs over every padded column the horizontal pass will read.
-        total += _vertical_passes(column)[1] * need_w / out_w + make_plan(row).passes + 1
+        total += term.vertical_passes * need_w / out_w + term.row_taps.passes + 1
     return total
+
+
+@dataclass(frozen=True)
+class SeparablePlan:
+    """The separable engine's plan: the kernel's SVD terms, each planned on first use.
+
+    :attr:`cost` is infinite for a kernel that is not low-rank (the sum over its full rank is
+    exact but rarely faster than ``direct``), and then the terms are planned only if the plan
+    runs.
+    """
+
+    kernel_shape: tuple[int, int]
+    terms: tuple[SeparableTerm, ...]
+    geometry: Geometry
+
+    @cached_property
+    def term_plans(self) -> tuple[TermPlan, ...]:
+        """:func:`plan_term` of every term."""
+        return tuple(plan_term(column, row) for column, row in self.terms)
+
+    @cached_property
+    def passes(self) -> float:
+        """Modelled passes per output sample, whether or not the kernel is low-rank."""
+        return separable_passes(self.term_plans, self.geometry)
+
+    @property
+    def cost(self) -> float:
+        """:attr:`passes` for a low-rank kernel, else infinite."""
+        return self.passes if len(self.terms) < min(self.kernel_shape) else float("inf")
+
+    def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
+        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`)."""
+        source = as_hwc(padded)
+        out_h, out_w = geometry.out_shape
+        channels = source.shape[2]
+        out = np.empty((out_h, out_w, channels), dtype=np.float32)
+        if not self.term_plans:
+            out.fill(0)
+            return out.reshape(geometry.out_shape + padded.shape[2:])
+        work = out_h * out_w * channels * self.passes
+        run_bands(partial(self._band, source, out, geometry), out_h, threads, work)
+        return out.reshape(geometry.out_shape + padded.shape[2:])
+
+    def _band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+        """Every term's vertical and horizontal pass for output rows ``o0:o1``, strip by strip."""
+        out_w, channels = geometry.out_shape[1], source.shape[2]
+        (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
+        kh, kw = self.kernel_shape
+        need_w = (out_w - 1) * sc + (kw - 1) * dc + 1
+        step = strip_rows(need_w * channels, buffers=3)
+        rows = min(step, o1 - o0)
+        temp_buf = np.empty((rows, need_w, channels), dtype=np.float32)
+        scratch_buf = np.empty((rows, need_w, channels), dtype=np.float32)
+        for r0 in range(o0, o1, step):
+            n = min(o1, r0 + step) - r0
+            temp, scratch = temp_buf[:n], scratch_buf[:n]
+            temp_flat, scratch_flat = column_view(temp, 0, need_w, 1), column_view(scratch, 0, need_w, 1)
+            acc: Float32Array = out[r0 : r0 + n]
+            h_scratch: Float32Array = scratch[:, :out_w]
+            if sc == 1:
+                acc, h_scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
+
+            def vertical(tap: int, r0: int = r0, n: int = n) -> Float32Array:
+                first = r0 * sr + tap * dr
+                return column_view(source[first : first + (n - 1) * sr + 1 : sr], 0, need_w, 1)
+
+            def horizontal(tap: int, temp: Float32Array = temp) -> Float32Array:
+                return column_view(temp, tap * dc, out_w, sc)
+
+            for index, term in enumerate(self.term_plans):
+                if term.vertical_blas:
+                    stack = row_stack(source, r0 * sr, n, sr, kh, dr, 0, need_w)
+                    np.matmul(term.column, stack, out=temp_flat)
+                else:
+                    term.column_taps.apply(temp_flat, vertical, scratch_flat)
+                term.row_taps.apply(acc, horizontal, h_scratch, accumulate=index > 0)
+
+
+def plan_separable(
+    kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1, *, terms: list[SeparableTerm] | None = None
+) -> SeparablePlan:
+    """Plan the separable engine: the SVD terms of ``kernel`` (or the given ``terms``), each planned.
+
+    The cost does not depend on ``channels``.
+
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> g = resolve_geometry((100, 100), (5, 5), "same", 1, 1)
+    >>> plan = plan_separable(np.ones((5, 5), np.float32), g)
+    >>> len(plan.terms), round(plan.cost, 2)  # a box is rank 1: 4 adds down, 4 across, 1 more
+    (1, 9.16)
+    """
+    weights = np.asarray(kernel, dtype=np.float32)
+    found = separable_terms(weights) if terms is None else terms
+    return SeparablePlan((weights.shape[0], weights.shape[1]), tuple(found), geometry)
 
 
 def correlate_separable(
@@ -117,75 +229,19 @@ def correlate_separable(
     is no BLAS layout), and it lets the row stride skip work. A large *column* stride would
     favour horizontal first; that case is left to ``direct``, which the cost model then picks.
 
-    Parameters
-    ----------
-    padded
-        Padded float32 image ``(Hp, Wp)`` or ``(Hp, Wp, C)``.
-    kernel
-        2-D float32 kernel; only used when ``terms`` is not given.
-    geometry
-        Stride, dilation and output shape.
-    threads
-        Upper bound on worker threads; small images use one.
-    terms
-        Precomputed :func:`separable_terms` of ``kernel`` (the cost model has them already).
+    ``kernel`` is 2-D float32; ``terms``, if given, are its :func:`separable_terms`, computed
+    already. The other arguments and the result are those of :meth:`.EnginePlan.run`.
 
-    Returns
-    -------
-    float32 array of shape ``geometry.out_shape + padded.shape[2:]``.
-
-    Examples
-    --------
     >>> from convcli.core.geometry import resolve_geometry
     >>> g = resolve_geometry((3, 3), (3, 3), "valid", 1, 1)
     >>> image = np.arange(9, dtype=np.float32).reshape(3, 3)
     >>> correlate_separable(image, np.ones((3, 3), np.float32), g)
     array([[36.]], dtype=float32)
     """
-    if terms is None:
-        terms = separable_terms(kernel)
-    source = as_hwc(padded)
-    out_h, out_w = geometry.out_shape
-    (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
-    channels = source.shape[2]
-    need_w = (out_w - 1) * sc + (kernel.shape[1] - 1) * dc + 1
-    out = np.empty((out_h, out_w, channels), dtype=np.float32)
-    if not terms:
-        out.fill(0)
-        return out.reshape(geometry.out_shape + padded.shape[2:])
-    plans = [(make_plan(column), make_plan(row)) for column, row in terms]
-    use_blas = [_vertical_passes(column)[0] for column, _ in terms]
-    kh = kernel.shape[0]
+    plan = plan_separable(kernel, geometry, channel_count(padded.shape), terms=terms)
+    return plan.run(padded, geometry, threads=threads)
 
-    def band(o0: int, o1: int) -> None:
-        step = strip_rows(need_w * channels, buffers=3)
-        rows = min(step, o1 - o0)
-        temp_buf = np.empty((rows, need_w, channels), dtype=np.float32)
-        scratch_buf = np.empty((rows, need_w, channels), dtype=np.float32)
-        for r0 in range(o0, o1, step):
-            n = min(o1, r0 + step) - r0
-            temp, scratch = temp_buf[:n], scratch_buf[:n]
-            temp_flat, scratch_flat = column_view(temp, 0, need_w, 1), column_view(scratch, 0, need_w, 1)
-            acc: Float32Array = out[r0 : r0 + n]
-            h_scratch: Float32Array = scratch[:, :out_w]
-            if sc == 1:
-                acc, h_scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
 
-            def vertical(tap: int, r0: int = r0, n: int = n) -> Float32Array:
-                first = r0 * sr + tap * dr
-                return column_view(source[first : first + (n - 1) * sr + 1 : sr], 0, need_w, 1)
-
-            def horizontal(tap: int, temp: Float32Array = temp) -> Float32Array:
-                return column_view(temp, tap * dc, out_w, sc)
-
-            for index, (column_plan, row_plan) in enumerate(plans):
-                if use_blas[index]:
-                    stack = row_stack(source, r0 * sr, n, sr, kh, dr, 0, need_w)
-                    np.matmul(terms[index][0], stack, out=temp_flat)
-                else:
-                    column_plan.apply(temp_flat, vertical, scratch_flat)
-                row_plan.apply(acc, horizontal, h_scratch, accumulate=index > 0)
-
-    work = out_h * out_w * channels * separable_passes(terms, geometry)
-    run_bands(band, out_h, threads, work)
-    return out.reshape(geometry.out_shape + padded.shape[2:])
+SEPARABLE_ENGINE = Engine(
+    "separable", plan_separable, "a sum of vertical and horizontal 1-D passes, one per singular value; low-rank kernels"
+)

@@ -15,11 +15,11 @@ from numbers import Integral
 
 from convcli.errors import ParameterError
 
-# Work is counted in the cost model's unit (passes over one float32 sample, ~0.12 ns here).
-# Below this much work per thread a second thread costs more (hand-over, a second set of strip
-# buffers, cache sharing) than it saves. Measured on a 2-core EPYC (best of 5, 1 vs 2 threads):
-# 512x512 RGB 3x3 (~11 M) 3.2 vs 4.1 ms, lost; 1080p RGB 3x3 (~90 M) 21.8 vs 19.0 ms, won;
-# 4K RGB 3x3 97 vs 64 ms; 512x512 31x31 FFT (~140 M) 41 vs 33 ms.
+# Work is counted in the cost model's unit (passes over one float32 sample). Below this much
+# work per thread a second thread costs more (hand-over, a second set of strip buffers, cache
+# sharing) than it saves. Fitted with the one- and two-thread columns of benchmarks/bench_core.py
+# at several --size values: a 512x512 RGB 3x3 filter (about 11 M) ran faster on one thread, a
+# 1080p one (about 90 M) on two.
 MIN_WORK_PER_THREAD = 30_000_000
 
 _pool: ThreadPoolExecutor | None = None
@@ -60,7 +60,8 @@ def band_edges(rows: int, bands: int, align: int = 1) -> list[int]:
 
 
 def _shared_pool() -> ThreadPoolExecutor:
-    """The process-wide worker pool, created on first use (starting threads per call costs ~1 ms)."""
+    """The process-wide worker pool, created on first use (starting threads on every call would
+    cost more than filtering a small image)."""
     global _pool
     with _pool_lock:
         if _pool is None:
