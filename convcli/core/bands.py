@@ -12,17 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core.border import resolve_border
+from convcli.core.convolve import ConvolveOptions, prepare
 from convcli.core.engine import channel_count
 from convcli.core.engines import plan_engine
-from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
-from convcli.core.threads import resolve_threads, run_bands
-from convcli.core.validate import as_kernel, check_filter_options, check_image
+from convcli.core.geometry import Geometry
+from convcli.core.threads import run_bands
 from convcli.errors import ParameterError
 
 COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
@@ -149,21 +149,16 @@ def filter_banded(
     matrices: Sequence[ArrayLike],
     *,
     combine: str = "single",
-    padding: PaddingSpec = "same",
-    border: str = "reflect",
-    border_value: float = 0.0,
-    stride: PairSpec = 1,
-    dilation: PairSpec = 1,
-    flip: bool = False,
-    method: str = "auto",
     transform: Callable[[NDArray[np.float32]], NDArray[Any]] | None = None,
     out_dtype: type | np.dtype = np.float32,
     rows_per_band: int | None = None,
-    threads: int | None = None,
+    **options: Unpack[ConvolveOptions],
 ) -> NDArray[Any]:
     """Filter with one or more same-shaped kernels, combine their responses, band by band.
 
-    Equal to ``combine(convolve(image, k) for k in matrices)`` followed by ``transform``, but
+    Equal to ``combine(convolve(image, k, **options) for k in matrices)`` followed by
+    ``transform``, where ``options`` are the keyword arguments of
+    :func:`~convcli.core.convolve.convolve` (``padding``, ``border``, ... ``threads``), but
     the image is never copied whole: ``image`` may stay uint8 and only bands are float32.
     ``transform`` maps a float32 band to ``out_dtype`` (e.g. rounding and clipping to uint8);
     it must work pixel by pixel, since it sees one band at a time. ``threads`` threads (default:
@@ -175,16 +170,8 @@ def filter_banded(
     """
     if combine not in COMBINE_RULES:
         raise ParameterError(f"`combine` must be one of {', '.join(COMBINE_RULES)}, got {combine!r}")
-    pixels = check_image(image)
-    kernels = [as_kernel(m) for m in matrices]
-    if not kernels:
-        raise ParameterError("`matrices` must hold at least one kernel")
-    if len({k.shape for k in kernels}) != 1:
-        raise ParameterError("`matrices` must all have one shape")
-    if flip:
-        kernels = [np.ascontiguousarray(k[::-1, ::-1]) for k in kernels]
-    mode = check_filter_options(border, border_value, method)
-    geometry = resolve_geometry(pixels.shape[:2], kernels[0].shape, padding, stride, dilation)
+    request = prepare(image, matrices, options)
+    pixels, kernels, geometry = request.pixels, request.kernels, request.geometry
     channels = channel_count(pixels.shape)
     rows = rows_per_band or band_rows(geometry, pixels.shape[1], channels, len(kernels))
     out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=out_dtype)
@@ -192,7 +179,7 @@ def filter_banded(
     # is the same convolution over fewer output rows (EnginePlan.run). Planning per band would
     # redo the SVD or tap grouping for every band and could pick another engine for the short
     # last band, so bands of one image could differ in rounding.
-    plans = [plan_engine(k, geometry, method, channels) for k in kernels]
+    plans = [plan_engine(k, geometry, request.method, channels) for k in kernels]
     starts = list(range(0, geometry.out_shape[0], rows))
 
     stopping = threading.Event()
@@ -203,7 +190,7 @@ def filter_banded(
         stop_row = starts[b1] if b1 < len(starts) else geometry.out_shape[0]
         try:
             for first, stop, band, band_geometry in iter_bands(
-                pixels, geometry, mode, border_value, rows, start=first_row, stop=stop_row
+                pixels, geometry, request.border, request.border_value, rows, start=first_row, stop=stop_row
             ):
                 if stopping.is_set():
                     return
@@ -218,5 +205,5 @@ def filter_banded(
 
     taps = sum(int(np.count_nonzero(k)) for k in kernels)
     work = float(out.size) * max(1, taps)
-    run_bands(run, len(starts), resolve_threads(threads), work)
+    run_bands(run, len(starts), request.threads, work)
     return out

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core.border import pad_image
-from convcli.core.engine import channel_count
+from convcli.core.engine import Float32Array, channel_count
 from convcli.core.engines import plan_engine
-from convcli.core.geometry import PaddingSpec, PairSpec, resolve_geometry
+from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
 from convcli.core.threads import resolve_threads
-from convcli.core.validate import as_image, as_kernel, check_filter_options
+from convcli.core.validate import as_kernel, check_filter_options, check_image
+from convcli.errors import ParameterError
 
 
 def convolve(
@@ -79,13 +85,77 @@ def convolve(
            [4, 5, 6],
            [7, 8, 9]])
     """
-    pixels = as_image(image)
-    weights = as_kernel(kernel)
-    mode = check_filter_options(border, border_value, method)
-    workers = resolve_threads(threads)
-    if flip:
-        weights = np.ascontiguousarray(weights[::-1, ::-1])
-    geometry = resolve_geometry(pixels.shape[:2], weights.shape, padding, stride, dilation)
-    padded = pad_image(pixels, geometry.pad, mode, border_value)
-    plan = plan_engine(weights, geometry, method, channel_count(pixels.shape))
-    return plan.run(padded, geometry, threads=workers)
+    request = prepare(
+        image,
+        [kernel],
+        {"padding": padding, "border": border, "border_value": border_value, "stride": stride,
+         "dilation": dilation, "flip": flip, "method": method, "threads": threads},
+    )
+    pixels = request.pixels.astype(np.float32, copy=False)
+    geometry = request.geometry
+    padded = pad_image(pixels, geometry.pad, request.border, request.border_value)
+    plan = plan_engine(request.kernels[0], geometry, request.method, channel_count(pixels.shape))
+    return plan.run(padded, geometry, threads=request.threads)
+
+
+class ConvolveOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`convolve`, for functions that take them as ``**options``."""
+
+    padding: PaddingSpec
+    border: str
+    border_value: float
+    stride: PairSpec
+    dilation: PairSpec
+    flip: bool
+    method: str
+    threads: int | None
+
+
+# Declared once, by convolve's signature.
+CONVOLVE_DEFAULTS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(convolve).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked convolution: the image (its dtype kept), float32 kernels (flipped if asked), the
+    canonical border mode, the geometry, the engine name and the thread count."""
+
+    pixels: NDArray[Any]
+    kernels: tuple[Float32Array, ...]
+    border: str
+    border_value: float
+    geometry: Geometry
+    method: str
+    threads: int
+
+
+def prepare(image: ArrayLike, kernels: Sequence[ArrayLike], options: ConvolveOptions) -> Request:
+    """Check an image, same-shaped kernels and :func:`convolve`'s options before any computing.
+
+    Options left out take :func:`convolve`'s defaults; an unknown name is refused.
+
+    >>> prepare(np.zeros((4, 5)), [[[1, 2, 3]]], {"padding": "valid"}).geometry.out_shape
+    (4, 3)
+    """
+    unknown = sorted(set(options) - set(CONVOLVE_DEFAULTS))
+    if unknown:
+        raise ParameterError(f"unknown option `{unknown[0]}`; the options are {', '.join(CONVOLVE_DEFAULTS)}")
+    settings: dict[str, Any] = {**CONVOLVE_DEFAULTS, **options}
+    pixels = check_image(image)
+    weights = [as_kernel(k) for k in kernels]
+    if not weights:
+        raise ParameterError("`matrices` must hold at least one kernel")
+    if len({w.shape for w in weights}) != 1:
+        raise ParameterError("`matrices` must all have one shape")
+    mode = check_filter_options(settings["border"], settings["border_value"], settings["method"])
+    threads = resolve_threads(settings["threads"])
+    if settings["flip"]:
+        weights = [np.ascontiguousarray(w[::-1, ::-1]) for w in weights]
+    geometry = resolve_geometry(
+        pixels.shape[:2], weights[0].shape, settings["padding"], settings["stride"], settings["dilation"]
+    )
+    return Request(pixels, tuple(weights), mode, settings["border_value"], geometry, settings["method"], threads)

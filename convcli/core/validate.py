@@ -33,11 +33,6 @@ def check_image(image: ArrayLike) -> NDArray[Any]:
     return array
 
 
-def as_image(image: ArrayLike) -> NDArray[np.float32]:
-    """Validate an image array and convert it to float32 (no copy if it is float32 already)."""
-    return check_image(image).astype(np.float32, copy=False)
-
-
 def _finite_array(value: ArrayLike, name: str, ndim: int, layout: str = "") -> NDArray[np.float64]:
     """``value`` as a non-empty float64 array of ``ndim`` axes holding finite numbers only."""
     try:
