@@ -8,25 +8,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import naive_correlate
 
 from convcli.core import convolve
 from convcli.core.mixing import mix_convolve
 from convcli.errors import KernelError, ParameterError
-from convcli.families import FAMILIES, emboss_matrix, motion_matrix, random_weights, sobel_pair
 from convcli.kernels import (
+    FAMILIES,
     KernelWarning,
     builtin_dir,
     builtin_names,
     catalogue,
+    emboss_matrix,
     export_toml,
     is_separable,
     iter_kernels,
     kernel_from_dict,
     load_kernel,
+    motion_matrix,
     parse_spec,
+    random_weights,
+    sobel_pair,
 )
 from convcli.pipeline import FilterOptions, apply_kernel, apply_kernels, carry_alpha
-from reference import naive_correlate
 
 
 def textbook_gaussian_kernel(size: int, sigma: float) -> np.ndarray:
