@@ -66,6 +66,7 @@ from convcli.kernels.files import (
 from convcli.kernels.kernel import BIAS_UNITS, DEFAULT_BIAS_UNITS, MAX_CHANNELS, MAX_KERNEL_SIDE, Kernel
 from convcli.kernels.matrices import (
     COMPASS,
+    box_matrix,
     dog_matrix,
     emboss_matrix,
     gaussian_matrix,
@@ -73,6 +74,7 @@ from convcli.kernels.matrices import (
     motion_matrix,
     random_weights,
     sobel_pair,
+    unsharp_matrix,
 )
 from convcli.kernels.names import parse_spec
 
@@ -91,6 +93,7 @@ __all__ = [
     "Kernel",
     "KernelWarning",
     "Param",
+    "box_matrix",
     "builtin_dir",
     "builtin_names",
     "catalogue",
@@ -110,5 +113,6 @@ __all__ = [
     "parse_weights",
     "random_weights",
     "sobel_pair",
+    "unsharp_matrix",
     "user_dirs",
 ]

@@ -1,7 +1,7 @@
-"""The kernel generators: pure functions from a few numbers to taps, one per family.
+"""The kernel generators: pure functions from a few numbers to float64 taps, one per family.
 
-Each returns float64 arrays and knows nothing of parameter checking or kernel files; the
-families in :mod:`convcli.kernels.families` check the parameters and call them.
+They know nothing of parameter checking or kernel files: the registry in
+:mod:`convcli.kernels.families` declares and checks each family's parameters and calls them.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ def gaussian_matrix(sigma: float, radius: int) -> NDArray[np.float64]:
     x, y = _grid(radius)
     g = np.exp(-(x**2 + y**2) / (2.0 * sigma**2))
     return g / g.sum()
+
+
+def box_matrix(size: int) -> NDArray[np.float64]:
+    """The ``size`` x ``size`` mean: every tap ``1 / size²``.
+
+    >>> box_matrix(2).tolist()
+    [[0.25, 0.25], [0.25, 0.25]]
+    """
+    return np.full((size, size), 1.0 / (size * size))
 
 
 def motion_matrix(length: int, angle: float) -> NDArray[np.float64]:
@@ -121,6 +130,21 @@ def sobel_pair(size: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 # -- enhancement -------------------------------------------------------------------------------
+
+
+def unsharp_matrix(amount: float, sigma: float, radius: int) -> NDArray[np.float64]:
+    """Unsharp mask: the centre tap plus ``amount`` times (centre tap minus :func:`gaussian_matrix`).
+
+    Filtering with it gives ``image + amount * (image - blurred)``.
+
+    >>> m = unsharp_matrix(2.0, 1.0, 1)
+    >>> round(float(m.sum()), 12), round(float(m[1, 1]), 4)
+    (1.0, 2.5916)
+    """
+    # original + amount * (original - blurred): sums to 1, so flat areas keep their brightness.
+    matrix = -amount * gaussian_matrix(sigma, radius)
+    matrix[radius, radius] += 1.0 + amount
+    return matrix
 
 
 # Compass directions clockwise from north, and the 3x3 ring positions they point at.
