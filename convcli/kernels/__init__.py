@@ -25,7 +25,8 @@ The package, one job per module:
 * :mod:`~convcli.kernels.kernel` — the :class:`Kernel` value type and the size limits;
 * :mod:`~convcli.kernels.names` — ``NAME:key=value`` specs and the message for an unknown name;
 * :mod:`~convcli.kernels.catalogue` — the built-in and user directories, loading by name or path;
-* :mod:`~convcli.kernels.files` — reading and validating kernel files;
+* :mod:`~convcli.kernels.files` — reading a kernel file and building the kernel it describes;
+* :mod:`~convcli.kernels.values` — checking the values in it: numbers, matrices, weights, anchor;
 * :mod:`~convcli.kernels.export` — the separability test and writing a kernel back as a file;
 * :mod:`~convcli.kernels.family` — :class:`Family` and :class:`Param`: generators with checked parameters;
 * :mod:`~convcli.kernels.families` — the registry :data:`FAMILIES`;
@@ -55,14 +56,7 @@ from convcli.kernels.catalogue import (
 from convcli.kernels.export import export_toml, is_separable
 from convcli.kernels.families import FAMILIES
 from convcli.kernels.family import Built, Family, Param
-from convcli.kernels.files import (
-    COMBINE_RULES,
-    MAX_KERNEL_FILE_BYTES,
-    kernel_from_dict,
-    load_kernel_file,
-    parse_matrix,
-    parse_weights,
-)
+from convcli.kernels.files import COMBINE_RULES, MAX_KERNEL_FILE_BYTES, kernel_from_dict, load_kernel_file
 from convcli.kernels.kernel import BIAS_UNITS, DEFAULT_BIAS_UNITS, MAX_CHANNELS, MAX_KERNEL_SIDE, Kernel
 from convcli.kernels.matrices import (
     COMPASS,
@@ -77,6 +71,7 @@ from convcli.kernels.matrices import (
     unsharp_matrix,
 )
 from convcli.kernels.names import parse_spec
+from convcli.kernels.values import parse_matrix, parse_weights
 
 __all__ = [
     "BIAS_UNITS",

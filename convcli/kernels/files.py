@@ -1,9 +1,8 @@
-"""Kernel files: reading a TOML kernel file and validating every key into a :class:`Kernel`."""
+"""Kernel files: reading a TOML kernel file and building the :class:`Kernel` it describes, key by key."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,8 +13,9 @@ from numpy.typing import NDArray
 
 from convcli.errors import KernelError
 from convcli.kernels.families import FAMILIES
-from convcli.kernels.kernel import BIAS_UNITS, DEFAULT_BIAS_UNITS, MAX_CHANNELS, MAX_KERNEL_SIDE, Kernel
+from convcli.kernels.kernel import BIAS_UNITS, DEFAULT_BIAS_UNITS, Kernel
 from convcli.kernels.names import parse_spec, unknown_name_message
+from convcli.kernels.values import parse_anchor, parse_bias, parse_matrix, parse_number, parse_string, parse_weights
 
 COMBINE_RULES: tuple[str, ...] = ("magnitude", "max", "sum")
 MAX_KERNEL_FILE_BYTES = 4 * 1024 * 1024
@@ -61,114 +61,6 @@ def load_kernel_file(
     return kernel_from_dict(data, where, params=params or {}, spec=spec, _seen=_seen)
 
 
-def _check_str(data: Mapping[str, Any], key: str, where: str, required: bool) -> str:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise KernelError(f"{where}: missing required key `{key}`")
-        return ""
-    if not isinstance(value, str):
-        raise KernelError(f"{where}: `{key}` must be a string, got {type(value).__name__}")
-    return value
-
-
-def _number(value: Any, where: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise KernelError(f"{where}: {what} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise KernelError(f"{where}: {what} must be finite, got {value!r}")
-    return number
-
-
-def parse_matrix(value: Any, where: str, key: str = "matrix") -> NDArray[np.float64]:
-    """Validate rows of numbers: rectangular, finite, 1x1 up to the size limit.
-
-    >>> parse_matrix([[1, 2], [3, 4.5]], "example").tolist()
-    [[1.0, 2.0], [3.0, 4.5]]
-    """
-    if not isinstance(value, list) or not value:
-        raise KernelError(f"{where}: `{key}` must be a non-empty list of rows")
-    if len(value) > MAX_KERNEL_SIDE:
-        raise KernelError(f"{where}: `{key}` has {len(value)} rows, more than the {MAX_KERNEL_SIDE}-row limit")
-    width = None
-    rows: list[list[float]] = []
-    for r, row in enumerate(value):
-        if not isinstance(row, list):
-            raise KernelError(f"{where}: `{key}` row {r + 1} must be a list of numbers, got {row!r}")
-        if not row:
-            raise KernelError(f"{where}: `{key}` row {r + 1} is empty")
-        if len(row) > MAX_KERNEL_SIDE:
-            raise KernelError(
-                f"{where}: `{key}` row {r + 1} has {len(row)} values, more than the {MAX_KERNEL_SIDE} limit"
-            )
-        if width is None:
-            width = len(row)
-        elif len(row) != width:
-            raise KernelError(f"{where}: `{key}` is ragged: row {r + 1} has {len(row)} values, row 1 has {width}")
-        rows.append([_number(v, where, f"`{key}` row {r + 1}, column {c + 1}") for c, v in enumerate(row)])
-    return np.array(rows, dtype=np.float64)
-
-
-def parse_weights(value: Any, where: str) -> NDArray[np.float64]:
-    """Validate ``weights[out][in][kh][kw]``: every 2-D kernel valid and all of one shape.
-
-    >>> parse_weights([[[[1]], [[2]], [[3]]]], "example").shape
-    (1, 3, 1, 1)
-    """
-    if not isinstance(value, list) or not value or not all(isinstance(v, list) for v in value):
-        raise KernelError(f"{where}: `weights` must be a list (one per output channel) of lists of matrices")
-    if len(value) > MAX_CHANNELS:
-        raise KernelError(f"{where}: `weights` has {len(value)} output channels, more than the {MAX_CHANNELS} limit")
-    in_channels = len(value[0])
-    if not 1 <= in_channels <= MAX_CHANNELS:
-        raise KernelError(f"{where}: `weights[0]` must hold 1 to {MAX_CHANNELS} matrices, one per input channel")
-    kernels: list[list[NDArray[np.float64]]] = []
-    for o, per_output in enumerate(value):
-        if len(per_output) != in_channels:
-            raise KernelError(
-                f"{where}: `weights[{o}]` has {len(per_output)} matrices, `weights[0]` has {in_channels}; "
-                "every output channel needs one matrix per input channel"
-            )
-        kernels.append([parse_matrix(m, where, f"weights[{o}][{i}]") for i, m in enumerate(per_output)])
-    shape = kernels[0][0].shape
-    for o, row in enumerate(kernels):
-        for i, m in enumerate(row):
-            if m.shape != shape:
-                raise KernelError(
-                    f"{where}: `weights[{o}][{i}]` is {m.shape[0]}x{m.shape[1]}, `weights[0][0]` is "
-                    f"{shape[0]}x{shape[1]}; all matrices of a mixing kernel share one size"
-                )
-    return np.array(kernels, dtype=np.float64)
-
-
-def _parse_bias(data: Mapping[str, Any], out_channels: int, where: str) -> NDArray[np.float64] | None:
-    if "bias" not in data:
-        return None
-    value = data["bias"]
-    if not isinstance(value, list):
-        raise KernelError(f"{where}: `bias` must be a list of numbers, one per output channel")
-    if len(value) != out_channels:
-        raise KernelError(f"{where}: `bias` has {len(value)} values, but `weights` has {out_channels} output channels")
-    return np.array([_number(v, where, f"`bias` value {i + 1}") for i, v in enumerate(value)], dtype=np.float64)
-
-
-def _parse_anchor(value: Any, shape: tuple[int, int], where: str) -> tuple[int, int]:
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        raise KernelError(f"{where}: `anchor` must be [row, col], two integers counted from 0, got {value!r}")
-    row, col = value
-    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-        raise KernelError(
-            f"{where}: `anchor` {value} is outside the {shape[0]}x{shape[1]} kernel "
-            f"(rows 0..{shape[0] - 1}, columns 0..{shape[1] - 1})"
-        )
-    return (row, col)
-
-
 def kernel_from_dict(
     data: Mapping[str, Any],
     where: str,
@@ -186,31 +78,11 @@ def kernel_from_dict(
     unknown = sorted(set(data) - _ALLOWED_KEYS)
     if unknown:
         raise KernelError(f"{where}: unknown key `{unknown[0]}` (allowed: {', '.join(sorted(_ALLOWED_KEYS))})")
-    name = _check_str(data, "name", where, required=True)
-    description = _check_str(data, "description", where, required=True)
-    reference = _check_str(data, "reference", where, required=False)
+    name = parse_string(data, "name", where, required=True)
+    description = parse_string(data, "description", where, required=True)
+    reference = parse_string(data, "reference", where, required=False)
     params = dict(params or {})
-    definers = [key for key in _DEFINERS if key in data]
-    if len(definers) != 1:
-        found = ", ".join(f"`{k}`" for k in definers) or "none"
-        wanted = ", ".join(f"`{k}`" for k in _DEFINERS)
-        raise KernelError(f"{where}: needs exactly one of {wanted} (found {found})")
-    definer = definers[0]
-    if params and definer != "family":
-        raise KernelError(f"{where}: kernel {name!r} takes no parameters (got {', '.join(params)})")
-    if "params" in data and definer != "family":
-        raise KernelError(f"{where}: `params` belongs with `family`")
-    for key in ("bias", "bias_units"):
-        if key in data and definer != "weights":
-            raise KernelError(f"{where}: `{key}` belongs with `weights` (a channel-mixing kernel)")
-    combine = _check_str(data, "combine", where, required=False)
-    if definer in ("matrices", "members"):
-        if not combine:
-            raise KernelError(f"{where}: a kernel set needs `combine` ({', '.join(COMBINE_RULES)})")
-        if combine not in COMBINE_RULES:
-            raise KernelError(f"{where}: `combine` must be one of {', '.join(COMBINE_RULES)}, got {combine!r}")
-    elif combine:
-        raise KernelError(f"{where}: `combine` applies to `matrices` or `members` only")
+    definer, combine = _layout(data, name, params, where)
     display = spec or name
 
     if definer == "family":
@@ -236,17 +108,43 @@ def kernel_from_dict(
         if units not in BIAS_UNITS:
             raise KernelError(f"{where}: `bias_units` must be one of {', '.join(BIAS_UNITS)}, got {units!r}")
         kernel = Kernel(display, description, (), source=where, reference=reference, weights=weights,
-                        bias=_parse_bias(data, weights.shape[0], where), bias_units=units)
+                        bias=parse_bias(data, weights.shape[0], where), bias_units=units)
     else:
         matrices = _member_matrices(data["members"], name, where, _seen)
         kernel = Kernel(display, description, matrices, combine, source=where, reference=reference)
     kernel = _apply_scaling(_common_shape(kernel, where), data, where)
     extras: dict[str, Any] = {}
     if "offset" in data:
-        extras["offset"] = _number(data["offset"], where, "`offset`")
+        extras["offset"] = parse_number(data["offset"], where, "`offset`")
     if "anchor" in data:
-        extras["anchor"] = _parse_anchor(data["anchor"], kernel.shape, where)
+        extras["anchor"] = parse_anchor(data["anchor"], kernel.shape, where)
     return dataclasses.replace(kernel, **extras) if extras else kernel
+
+
+def _layout(data: Mapping[str, Any], name: str, params: Mapping[str, Any], where: str) -> tuple[str, str]:
+    """The one key that defines the kernel, and its ``combine`` rule; refuses keys that belong with another."""
+    definers = [key for key in _DEFINERS if key in data]
+    if len(definers) != 1:
+        found = ", ".join(f"`{k}`" for k in definers) or "none"
+        wanted = ", ".join(f"`{k}`" for k in _DEFINERS)
+        raise KernelError(f"{where}: needs exactly one of {wanted} (found {found})")
+    definer = definers[0]
+    if params and definer != "family":
+        raise KernelError(f"{where}: kernel {name!r} takes no parameters (got {', '.join(params)})")
+    if "params" in data and definer != "family":
+        raise KernelError(f"{where}: `params` belongs with `family`")
+    for key in ("bias", "bias_units"):
+        if key in data and definer != "weights":
+            raise KernelError(f"{where}: `{key}` belongs with `weights` (a channel-mixing kernel)")
+    combine = parse_string(data, "combine", where, required=False)
+    if definer in ("matrices", "members"):
+        if not combine:
+            raise KernelError(f"{where}: a kernel set needs `combine` ({', '.join(COMBINE_RULES)})")
+        if combine not in COMBINE_RULES:
+            raise KernelError(f"{where}: `combine` must be one of {', '.join(COMBINE_RULES)}, got {combine!r}")
+    elif combine:
+        raise KernelError(f"{where}: `combine` applies to `matrices` or `members` only")
+    return definer, combine
 
 
 def _member_matrices(
@@ -343,11 +241,11 @@ def _apply_scaling(kernel: Kernel, data: Mapping[str, Any], where: str) -> Kerne
     factor = 1.0
     notes: list[str] = [] if kernel.normalization == "none" else [kernel.normalization]
     if "scale" in data:
-        scale = _number(data["scale"], where, "`scale`")
+        scale = parse_number(data["scale"], where, "`scale`")
         factor *= scale
         notes.append(f"scale {scale:g}")
     if "divisor" in data:
-        divisor = _number(data["divisor"], where, "`divisor`")
+        divisor = parse_number(data["divisor"], where, "`divisor`")
         if divisor == 0:
             raise KernelError(f"{where}: `divisor` must not be zero")
         factor /= divisor
