@@ -32,11 +32,13 @@ The package, one job per module:
 * :mod:`~convcli.kernels.families` — the registry :data:`FAMILIES`;
 * :mod:`~convcli.kernels.matrices` — the generators: pure functions from numbers to taps.
 
-To add a family, write its generator in ``matrices.py`` (a pure function of its parameters
-returning float64 taps, with a doctest) and register it with one ``Family`` entry in
-``families.py`` (its parameters, defaults and ranges, and the builder that calls the
-generator). Then give it a built-in file ``kernels/NAME.toml`` with ``family = "NAME"`` at
-the repository root, as every family has one, so that ``convcli kernels list`` shows it.
+To add a family, write its generator in ``matrices.py``: a pure function of the family's
+parameters that returns float64 taps, with a doctest. Then register it with one entry in
+``FAMILIES`` in ``families.py``: ``Family(name, description, params, _single(generator))``,
+each ``Param`` with its type, default and range, or ``_windowed(...)`` for a kernel drawn on
+a Gaussian's window (it adds ``radius`` and ``size``). Every family also has a built-in file
+``kernels/NAME.toml`` at the repository root with ``family = "NAME"`` (a test checks this),
+which is what puts it in ``convcli kernels list``.
 
 The package imports numpy, tomllib and the engines' rank test, nothing heavier.
 """
