@@ -238,6 +238,7 @@ def kernel_from_family(
 
 
 def _apply_scaling(kernel: Kernel, data: Mapping[str, Any], where: str) -> Kernel:
+    """Apply the file's ``scale``, ``divisor`` and ``normalize``, and say so in ``normalization``."""
     factor = 1.0
     notes: list[str] = [] if kernel.normalization == "none" else [kernel.normalization]
     if "scale" in data:
