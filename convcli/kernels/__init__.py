@@ -41,6 +41,11 @@ a Gaussian's window (it adds ``radius`` and ``size``). Every family also has a b
 which is what puts it in ``convcli kernels list``.
 
 The package imports numpy, tomllib and the engines' rank test, nothing heavier.
+
+>>> from convcli.kernels import load_kernel
+>>> kernel = load_kernel("gaussian:sigma=2")
+>>> kernel.shape, kernel.params["radius"], kernel.family
+((13, 13), 6, 'gaussian')
 """
 
 from __future__ import annotations
