@@ -15,66 +15,84 @@ BIG = "[" + ", ".join("[" + ", ".join(["1"] * 3) + "]" for _ in range(256)) + "]
 WIDE = "[[" + ", ".join(["1"] * 256) + "]]"
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (HEAD + "matrix = [[1, 2], [3]]", "ragged: row 2 has 1 values, row 1 has 2"),
-        (HEAD + 'matrix = [[1, "2"]]', r"`matrix` row 1, column 2 must be a number, got '2'"),
-        (HEAD + "matrix = [[1, true]]", "must be a number, got True"),
-        (HEAD + "matrix = [[1, nan]]", "must be finite"),
-        (HEAD + "matrix = [[1, inf]]", "must be finite"),
-        (HEAD + "matrix = []", "`matrix` must be a non-empty list of rows"),
-        (HEAD + "matrix = [[]]", "row 1 is empty"),
-        (HEAD + "matrix = [1, 2]", "row 1 must be a list of numbers"),
-        (HEAD + f"matrix = {BIG}", "256 rows, more than the 255-row limit"),
-        (HEAD + f"matrix = {WIDE}", "256 values, more than the 255 limit"),
-        (HEAD + "matrix = [[1]]\ncolour = 3", "unknown key `colour`"),
-        ('description = "d"\nmatrix = [[1]]', "missing required key `name`"),
-        ('name = "k"\nmatrix = [[1]]', "missing required key `description`"),
-        ('name = 3\ndescription = "d"\nmatrix = [[1]]', "`name` must be a string"),
-        (HEAD, "needs exactly one of `matrix`"),
-        (HEAD + 'matrix = [[1]]\nfamily = "box"', r"found `matrix`, `family`"),
-        (HEAD + "matrices = [[[1]], [[2]]]", "a kernel set needs `combine`"),
-        (HEAD + 'matrices = [[[1]], [[2]]]\ncombine = "mean"', "`combine` must be one of magnitude, max, sum"),
-        (HEAD + "matrices = [[[1]]]\ncombine = \"max\"", "at least two matrices"),
-        (HEAD + 'matrices = [[[1, 2]], [[1], [2]]]\ncombine = "sum"', "must share one centre"),
-        (HEAD + 'matrix = [[1]]\ncombine = "max"', "`combine` applies to `matrices` or `members` only"),
-        (HEAD + 'members = ["sobel-x"]\ncombine = "sum"', "`members` must be a list of at least two"),
-        (HEAD + 'members = ["sobel-x", "kirsch"]\ncombine = "sum"', "member 'kirsch' is not a single 2-D kernel"),
-        (HEAD + 'members = ["sobel-x", "nosuch"]\ncombine = "sum"', "unknown kernel 'nosuch'"),
-        (HEAD + 'family = "gauss"', "unknown family 'gauss'; did you mean gaussian"),
-        (HEAD + 'family = "gaussian"\n[params]\nsigma = -1.0', r"parameter `sigma` must be in \(0, 64\]"),
-        (HEAD + 'family = "gaussian"\n[params]\nwidth = 3', "unknown parameter `width`"),
-        (HEAD + 'family = "gaussian"\nparams = 3', "`params` must be a table"),
-        (HEAD + "matrix = [[1]]\n[params]\nsigma = 1.0", "`params` belongs with `family`"),
-        (HEAD + "matrix = [[1, -1]]\nnormalize = true", "sums to zero"),
-        (HEAD + 'matrix = [[1]]\nnormalize = "yes"', "`normalize` must be true or false"),
-        (HEAD + "matrix = [[1]]\ndivisor = 0", "`divisor` must not be zero"),
-        (HEAD + 'matrix = [[1]]\nscale = "2"', "`scale` must be a number"),
-        (HEAD + "matrix = [[1]]\noffset = nan", "`offset` must be finite"),
-        (HEAD + "matrix = [[1, 2]]\nanchor = [0, 2]", "`anchor` \\[0, 2\\] is outside the 1x2 kernel"),
-        (HEAD + "matrix = [[1, 2]]\nanchor = [0]", "`anchor` must be \\[row, col\\]"),
-        (HEAD + "matrix = [[1, 2]]\nanchor = [0, true]", "`anchor` must be \\[row, col\\]"),
-        (HEAD + "weights = [[1, 2, 3]]", "`weights\\[0\\]\\[0\\]` must be a non-empty list of rows"),
-        (HEAD + "weights = [1]", "`weights` must be a list"),
-        (HEAD + "weights = [[[[1]], [[2]]], [[[1]]]]", "`weights\\[1\\]` has 1 matrices, `weights\\[0\\]` has 2"),
-        (HEAD + "weights = [[[[1]], [[2, 3]]]]", "all matrices of a mixing kernel share one size"),
-        (HEAD + "weights = [[[[1]]]]\nbias = [1, 2]", "`bias` has 2 values, but `weights` has 1 output channels"),
-        (HEAD + 'weights = [[[[1]]]]\nbias = ["a"]', "`bias` value 1 must be a number"),
-        (HEAD + 'weights = [[[[1]]]]\nbias_units = "volts"', "`bias_units` must be one of unit, pixel"),
-        (HEAD + "matrix = [[1]]\nbias = [1]", "`bias` belongs with `weights`"),
-        (HEAD + "weights = [[[[1]]]]\nnormalize = true", "`normalize` applies to matrices, not to `weights`"),
-        (HEAD + "matrix = [[1 2]]", "not valid TOML"),
-    ],
-)
-def test_malformed_file_is_refused_naming_the_file(body: str, message: str, tmp_path: Path) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(body + "\n", encoding="utf-8")
+def _write(tmp_path: Path, body: str, head: str = HEAD) -> Path:
+    """A kernel file of ``body`` after the usual name and description."""
+    path = tmp_path / "kernel.toml"
+    path.write_text(head + body + "\n", encoding="utf-8")
+    return path
+
+
+def _assert_refused_naming_the_file(path: Path, message: str) -> None:
     with pytest.raises(KernelError, match=message) as info:
         load_kernel(str(path))
     text = str(info.value)
     assert text.startswith(f"{path}: ")
     assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("matrix = [[1, 2], [3]]", "ragged: row 2 has 1 values, row 1 has 2"),
+        ('matrix = [[1, "2"]]', r"`matrix` row 1, column 2 must be a number, got '2'"),
+        ("matrix = [[1, true]]", "must be a number, got True"),
+        ("matrix = [[1, nan]]", "must be finite"),
+        ("matrix = [[1, inf]]", "must be finite"),
+        ("matrix = []", "`matrix` must be a non-empty list of rows"),
+        ("matrix = [[]]", "row 1 is empty"),
+        ("matrix = [1, 2]", "row 1 must be a list of numbers"),
+        (f"matrix = {BIG}", "256 rows, more than the 255-row limit"),
+        (f"matrix = {WIDE}", "256 values, more than the 255 limit"),
+        ("matrix = [[1]]\ncolour = 3", "unknown key `colour`"),
+        ("", "needs exactly one of `matrix`"),
+        ('matrix = [[1]]\nfamily = "box"', r"found `matrix`, `family`"),
+        ("matrices = [[[1]], [[2]]]", "a kernel set needs `combine`"),
+        ('matrices = [[[1]], [[2]]]\ncombine = "mean"', "`combine` must be one of magnitude, max, sum"),
+        ("matrices = [[[1]]]\ncombine = \"max\"", "at least two matrices"),
+        ('matrices = [[[1, 2]], [[1], [2]]]\ncombine = "sum"', "must share one centre"),
+        ('matrix = [[1]]\ncombine = "max"', "`combine` applies to `matrices` or `members` only"),
+        ('members = ["sobel-x"]\ncombine = "sum"', "`members` must be a list of at least two"),
+        ('members = ["sobel-x", "kirsch"]\ncombine = "sum"', "member 'kirsch' is not a single 2-D kernel"),
+        ('members = ["sobel-x", "nosuch"]\ncombine = "sum"', "unknown kernel 'nosuch'"),
+        ('family = "gauss"', "unknown family 'gauss'; did you mean gaussian"),
+        ('family = "gaussian"\n[params]\nsigma = -1.0', r"parameter `sigma` must be in \(0, 64\]"),
+        ('family = "gaussian"\n[params]\nwidth = 3', "unknown parameter `width`"),
+        ('family = "gaussian"\nparams = 3', "`params` must be a table"),
+        ("matrix = [[1]]\n[params]\nsigma = 1.0", "`params` belongs with `family`"),
+        ("matrix = [[1, -1]]\nnormalize = true", "sums to zero"),
+        ('matrix = [[1]]\nnormalize = "yes"', "`normalize` must be true or false"),
+        ("matrix = [[1]]\ndivisor = 0", "`divisor` must not be zero"),
+        ('matrix = [[1]]\nscale = "2"', "`scale` must be a number"),
+        ("matrix = [[1]]\noffset = nan", "`offset` must be finite"),
+        ("matrix = [[1, 2]]\nanchor = [0, 2]", "`anchor` \\[0, 2\\] is outside the 1x2 kernel"),
+        ("matrix = [[1, 2]]\nanchor = [0]", "`anchor` must be \\[row, col\\]"),
+        ("matrix = [[1, 2]]\nanchor = [0, true]", "`anchor` must be \\[row, col\\]"),
+        ("weights = [[1, 2, 3]]", "`weights\\[0\\]\\[0\\]` must be a non-empty list of rows"),
+        ("weights = [1]", "`weights` must be a list"),
+        ("weights = [[[[1]], [[2]]], [[[1]]]]", "`weights\\[1\\]` has 1 matrices, `weights\\[0\\]` has 2"),
+        ("weights = [[[[1]], [[2, 3]]]]", "all matrices of a mixing kernel share one size"),
+        ("weights = [[[[1]]]]\nbias = [1, 2]", "`bias` has 2 values, but `weights` has 1 output channels"),
+        ('weights = [[[[1]]]]\nbias = ["a"]', "`bias` value 1 must be a number"),
+        ('weights = [[[[1]]]]\nbias_units = "volts"', "`bias_units` must be one of unit, pixel"),
+        ("matrix = [[1]]\nbias = [1]", "`bias` belongs with `weights`"),
+        ("weights = [[[[1]]]]\nnormalize = true", "`normalize` applies to matrices, not to `weights`"),
+        ("matrix = [[1 2]]", "not valid TOML"),
+    ],
+)
+def test_malformed_file_is_refused_naming_the_file(body: str, message: str, tmp_path: Path) -> None:
+    _assert_refused_naming_the_file(_write(tmp_path, body), message)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('description = "d"\nmatrix = [[1]]', "missing required key `name`"),
+        ('name = "k"\nmatrix = [[1]]', "missing required key `description`"),
+        ('name = 3\ndescription = "d"\nmatrix = [[1]]', "`name` must be a string"),
+    ],
+)
+def test_malformed_header_is_refused_naming_the_file(text: str, message: str, tmp_path: Path) -> None:
+    _assert_refused_naming_the_file(_write(tmp_path, text, head=""), message)
 
 
 def test_not_utf8(tmp_path: Path) -> None:
@@ -104,10 +122,6 @@ def test_member_cycle_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 # -- well-formed files ------------------------------------------------------------------------
 
 
-def _write(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "good.toml"
-    path.write_text(HEAD + body + "\n", encoding="utf-8")
-    return path
 
 
 def test_scale_divisor_normalize(tmp_path: Path) -> None:

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import naive_correlate
 
 from convcli.core import convolve
 from convcli.core.mixing import mix_convolve
 from convcli.errors import KernelError, ParameterError
-from convcli.families import FAMILIES, emboss_matrix, motion_matrix, random_weights, sobel_pair
 from convcli.kernels import (
+    FAMILIES,
     KernelWarning,
     builtin_dir,
     builtin_names,
     catalogue,
+    emboss_matrix,
     export_toml,
     is_separable,
     iter_kernels,
     kernel_from_dict,
     load_kernel,
+    motion_matrix,
     parse_spec,
+    random_weights,
+    sobel_pair,
 )
 from convcli.pipeline import FilterOptions, apply_kernel, apply_kernels, carry_alpha
-from reference import naive_correlate
 
 
 def textbook_gaussian_kernel(size: int, sigma: float) -> np.ndarray:
@@ -56,6 +62,33 @@ def test_every_family_has_a_builtin_file_naming_it() -> None:
         if "family" in data:
             named.add(data["family"])
     assert named == set(FAMILIES)
+
+
+def test_the_kernels_package_loads_no_image_or_command_line_library() -> None:
+    code = "import sys, convcli.kernels; print(*sorted(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(result.stdout.split())
+    assert "convcli.kernels.files" in loaded
+    assert not loaded & {"PIL", "typer", "rich", "click", "scipy", "convcli.images", "convcli.pipeline", "convcli.cli"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "radius", "widest"),
+    [
+        ("gaussian:sigma=1.5", 5, "sigma"),
+        ("log:sigma=1.5", 5, "sigma"),
+        ("unsharp:sigma=1.5", 5, "sigma"),
+        ("dog:sigma1=2,sigma2=0.5", 6, "max(sigma1, sigma2)"),
+        ("dog:sigma1=0.5,sigma2=2", 6, "max(sigma1, sigma2)"),
+    ],
+)
+def test_gaussian_window_families_default_to_three_of_the_widest_sigma(spec: str, radius: int, widest: str) -> None:
+    kernel = load_kernel(spec)
+    assert (kernel.params["radius"], kernel.params["size"]) == (radius, 2 * radius + 1)
+    assert kernel.shape == (2 * radius + 1,) * 2
+    family = FAMILIES[spec.partition(":")[0]]
+    assert family.defaults_doc == {"radius": f"ceil(3*{widest})", "size": "2*radius+1"}
+    assert [p.name for p in family.params][-2:] == ["radius", "size"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,118 @@
+"""The catalogue: built-in and user kernel directories, and loading a kernel by name, spec or path."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from convcli.errors import KernelError
+from convcli.kernels.families import FAMILIES
+from convcli.kernels.files import kernel_from_family, load_kernel_file
+from convcli.kernels.kernel import Kernel
+from convcli.kernels.names import looks_like_path, parse_spec, unknown_name_message
+
+KERNEL_PATH_ENV = "CONVCLI_KERNEL_PATH"
+
+
+class KernelWarning(UserWarning):
+    """Something about a kernel the user should know, such as a user kernel shadowing a built-in."""
+
+
+def builtin_dir() -> Path:
+    """Where the built-in kernel files are: inside the installed package, or the checkout's ``kernels/``.
+
+    The wheel ships them as ``convcli/builtin_kernels`` (pyproject's ``force-include``); in a
+    checkout they are ``kernels/`` beside the ``convcli`` package, not this ``convcli/kernels``.
+    """
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "builtin_kernels"
+    return packaged if packaged.is_dir() else package.parent / "kernels"
+
+
+def user_dirs() -> list[Path]:
+    """Directories listed in ``CONVCLI_KERNEL_PATH`` (``os.pathsep``-separated), in order."""
+    value = os.environ.get(KERNEL_PATH_ENV, "")
+    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
+
+
+@cache
+def _builtin_files() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(builtin_dir().glob("*.toml"))}
+
+
+def _user_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in user_dirs():
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def catalogue() -> dict[str, Path]:
+    """Every kernel name with its file: built-ins, with user kernels on top of them."""
+    names = dict(_builtin_files())
+    names.update(_user_files())
+    return dict(sorted(names.items()))
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in kernels."""
+    return list(_builtin_files())
+
+
+def iter_kernels(on_error: Callable[[str, KernelError], None] | None = None) -> Iterator[Kernel]:
+    """Load every kernel of the catalogue, with its default parameters.
+
+    A kernel that fails to load raises :class:`KernelError`, unless ``on_error(name, error)``
+    is given: then it is told and the kernel skipped, so one broken user file does not hide
+    the rest of the catalogue.
+    """
+    for name in catalogue():
+        try:
+            kernel = load_kernel(name)
+        except KernelError as exc:
+            if on_error is None:
+                raise
+            on_error(name, exc)
+            continue
+        yield kernel
+
+
+def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
+    """Load a kernel by name (``sobel``), with parameters (``gaussian:sigma=2``), or from a file.
+
+    >>> load_kernel("sobel-x").matrix.tolist()
+    [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
+    """
+    if isinstance(spec, os.PathLike):
+        return load_kernel_file(Path(spec))
+    if not isinstance(spec, str) or not spec.strip():
+        raise KernelError(f"kernel name must be a non-empty string, got {spec!r}")
+    spec = spec.strip()
+    if looks_like_path(spec):
+        return load_kernel_file(Path(spec))
+    name, params = parse_spec(spec)
+    return load_named(name, params, spec)
+
+
+def load_named(name: str, params: Mapping[str, Any], spec: str, _seen: tuple[str, ...] = ()) -> Kernel:
+    """Load the kernel of the catalogue called ``name``, or the family of that name, with ``params``.
+
+    ``spec`` is the text the user wrote, for messages; ``_seen`` holds the sets being loaded
+    around this one, so that members naming each other are reported as a cycle.
+    """
+    files = catalogue()
+    if name in files:
+        path = files[name]
+        builtins = _builtin_files()
+        if name in builtins and path != builtins[name]:
+            warnings.warn(f"kernel {name!r} from {path} shadows the built-in kernel", KernelWarning, stacklevel=3)
+        return load_kernel_file(path, params=params, spec=spec, _seen=_seen)
+    if name in FAMILIES:
+        return kernel_from_family(name, {}, params, spec, source="built-in", description="", reference="")
+    raise KernelError(unknown_name_message("kernel", name, list(files) + [f for f in FAMILIES if f not in files]))
