@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from machine import convcli_command, cpu_model
@@ -66,7 +67,9 @@ def timed(command: list[str] | str, env: dict[str, str], *, shell: bool = False)
     return time.perf_counter() - start
 
 
-def best_of(repeat: int, make_command, out: Path, env: dict[str, str], *, shell: bool = False) -> float:
+def best_of(
+    repeat: int, make_command: Callable[[], list[str] | str], out: Path, env: dict[str, str], *, shell: bool = False
+) -> float:
     """Best wall time over ``repeat`` runs, each into an emptied output folder."""
     times = []
     for _ in range(repeat):

@@ -37,7 +37,7 @@ def imagemagick() -> list[str] | None:
         if not path:
             continue
         try:
-            version = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=10).stdout
+            version = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=10, check=False).stdout
         except (OSError, subprocess.TimeoutExpired):
             continue
         if "ImageMagick" in version:
@@ -67,7 +67,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="convcli-bench-"))
     source = work / "photo.jpg"
-    Image.open(ROOT / "samples" / "rocket.jpg").convert("RGB").resize((width, height), Image.LANCZOS).save(
+    Image.open(ROOT / "samples" / "rocket.jpg").convert("RGB").resize((width, height), Image.Resampling.LANCZOS).save(
         source, quality=90
     )
     mask = work / "sobel-x.mat"
@@ -92,7 +92,8 @@ def main() -> int:
     results = []
     for label, command, output in contenders:
         run_once(command)  # warm the page cache and any lazy loading
-        times, peaks = [], []
+        times: list[float] = []
+        peaks: list[int] = []
         for _ in range(args.repeat):
             seconds, peak = run_once(command)
             times.append(seconds)
@@ -105,8 +106,8 @@ def main() -> int:
     print()
     print("| command | time (s) | peak RSS (MiB) | output (MiB) | time / convcli |")
     print("|---|---|---|---|---|")
-    for label, seconds, peak, size in results:
-        print(f"| {label} | {seconds:.2f} | {peak:.0f} | {size:.1f} | {seconds / base:.2f}x |")
+    for label, median_seconds, peak_mib, size_mib in results:
+        print(f"| {label} | {median_seconds:.2f} | {peak_mib:.0f} | {size_mib:.1f} | {median_seconds / base:.2f}x |")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

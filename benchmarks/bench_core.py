@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from machine import cpu_model
 from numpy.typing import NDArray
 
 from convcli.core import convolve, resolve_geometry
 from convcli.core.engines import choose_method
 from convcli.core.separable import kernel_rank
-from machine import cpu_model
 
 try:
     import cv2
@@ -63,7 +63,13 @@ def gaussian_1d(size: int) -> NDArray[np.float32]:
     """Normalised Gaussian taps with sigma = size / 6 (the kernel reaches 3 sigma)."""
     x = np.arange(size) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * (size / 6) ** 2))
-    return (g / g.sum()).astype(np.float32)
+    taps: NDArray[np.float32] = (g / g.sum()).astype(np.float32)
+    return taps
+
+
+def milliseconds(value: object) -> float | None:
+    """A timing cell of a row: a number of ms, or None where the contender was not run."""
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def fmt(value: float | None) -> str:
@@ -76,13 +82,8 @@ def ratio(mine: float, peer: float | None) -> str:
 
 def run(width: int, height: int, sizes: list[int], repeat: int) -> list[dict[str, object]]:
     """Time every contender for every kernel; returns one row per (kernel kind, size)."""
-    from PIL import Image, ImageFilter
-    from scipy import ndimage
-
     rng = np.random.default_rng(0)
     image_u8 = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    image = image_u8.astype(np.float32)
-    pil_image = Image.fromarray(image_u8, "RGB")
     if cv2 is not None:
         cv2.setNumThreads(1)
     rows = []
@@ -93,45 +94,55 @@ def run(width: int, height: int, sizes: list[int], repeat: int) -> list[dict[str
             else:
                 g = gaussian_1d(size)
                 kernel = np.outer(g, g).astype(np.float32)
-            row: dict[str, object] = {"kind": kind, "size": size}
-            geometry = resolve_geometry((height, width), (size, size), "same", 1, 1)
-            row["auto_method"] = choose_method(kernel, geometry, 3)
-            mine = lambda method, t=1: convolve(image, kernel, border="reflect", method=method, threads=t)  # noqa: E731
-            row["auto"] = median_ms(lambda: mine("auto"), repeat)
-            row["auto_t2"] = median_ms(lambda: mine("auto", 2), repeat)
-            row["direct"] = median_ms(lambda: mine("direct"), repeat) if size <= 15 else None
-            row["separable"] = median_ms(lambda: mine("separable"), repeat) if kernel_rank(kernel) <= size // 2 else None
-            row["fft"] = median_ms(lambda: mine("fft"), repeat) if size >= 5 else None
-            if kind == "random":
-                row["scipy"] = median_ms(
-                    lambda: ndimage.correlate(image, kernel[:, :, None], mode="mirror"), 1 if size >= 9 else repeat
-                )
-            else:
-                g = gaussian_1d(size)
-
-                def scipy_separable() -> None:
-                    ndimage.correlate1d(ndimage.correlate1d(image, g, axis=0, mode="mirror"), g, axis=1, mode="mirror")
-
-                row["scipy"] = median_ms(scipy_separable, repeat)
-            if size <= 5 and kind == "random":
-                pil_kernel = ImageFilter.Kernel((size, size), kernel.ravel().tolist(), scale=1)
-                row["pillow"] = median_ms(lambda: pil_image.filter(pil_kernel), repeat)
-            else:
-                row["pillow"] = None
-            if cv2 is not None:
-                border = cv2.BORDER_REFLECT_101
-                row["cv2_u8"] = median_ms(lambda: cv2.filter2D(image_u8, -1, kernel, borderType=border), repeat)
-                row["cv2_f32"] = median_ms(lambda: cv2.filter2D(image, -1, kernel, borderType=border), repeat)
-                if kind == "gaussian":
-                    g = gaussian_1d(size)
-                    row["cv2_sep"] = median_ms(lambda: cv2.sepFilter2D(image, -1, g, g, borderType=border), repeat)
-                else:
-                    row["cv2_sep"] = None
-            else:
-                row["cv2_u8"] = row["cv2_f32"] = row["cv2_sep"] = None
-            rows.append(row)
+            rows.append(time_kernel(image_u8, kind, kernel, repeat))
             print(f"  done {kind} {size}x{size}", file=sys.stderr)
     return rows
+
+
+def time_kernel(image_u8: NDArray[np.uint8], kind: str, kernel: NDArray[np.float32], repeat: int) -> dict[str, object]:
+    """One row of the table: convcli's engines and every peer on one kernel."""
+    from PIL import Image, ImageFilter
+    from scipy import ndimage
+
+    image = image_u8.astype(np.float32)
+    height, width = image.shape[:2]
+    size = kernel.shape[0]
+    row: dict[str, object] = {"kind": kind, "size": size}
+    geometry = resolve_geometry((height, width), (size, size), "same", 1, 1)
+    row["auto_method"] = choose_method(kernel, geometry, 3)
+
+    def mine(method: str, threads: int = 1) -> None:
+        convolve(image, kernel, border="reflect", method=method, threads=threads)
+
+    row["auto"] = median_ms(lambda: mine("auto"), repeat)
+    row["auto_t2"] = median_ms(lambda: mine("auto", 2), repeat)
+    row["direct"] = median_ms(lambda: mine("direct"), repeat) if size <= 15 else None
+    low_rank = kernel_rank(kernel) <= size // 2
+    row["separable"] = median_ms(lambda: mine("separable"), repeat) if low_rank else None
+    row["fft"] = median_ms(lambda: mine("fft"), repeat) if size >= 5 else None
+    g = gaussian_1d(size)
+    if kind == "random":
+        row["scipy"] = median_ms(
+            lambda: ndimage.correlate(image, kernel[:, :, None], mode="mirror"), 1 if size >= 9 else repeat
+        )
+    else:
+        row["scipy"] = median_ms(
+            lambda: ndimage.correlate1d(ndimage.correlate1d(image, g, axis=0, mode="mirror"), g, axis=1, mode="mirror"),
+            repeat,
+        )
+    row["pillow"] = None
+    if size <= 5 and kind == "random":
+        pil_image = Image.fromarray(image_u8, "RGB")
+        pil_kernel = ImageFilter.Kernel((size, size), kernel.ravel().tolist(), scale=1)
+        row["pillow"] = median_ms(lambda: pil_image.filter(pil_kernel), repeat)
+    row["cv2_u8"] = row["cv2_f32"] = row["cv2_sep"] = None
+    if cv2 is not None:
+        border = cv2.BORDER_REFLECT_101
+        row["cv2_u8"] = median_ms(lambda: cv2.filter2D(image_u8, -1, kernel, borderType=border), repeat)
+        row["cv2_f32"] = median_ms(lambda: cv2.filter2D(image, -1, kernel, borderType=border), repeat)
+        if kind == "gaussian":
+            row["cv2_sep"] = median_ms(lambda: cv2.sepFilter2D(image, -1, g, g, borderType=border), repeat)
+    return row
 
 
 def print_table(
@@ -154,13 +165,13 @@ def print_table(
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for row in rows:
-        mine = float(row["auto"])  # type: ignore[arg-type]
+        mine = milliseconds(row["auto"]) or 0.0
         cells = [
             f"{row['kind']} {row['size']}x{row['size']}",
             str(row["auto_method"]),
-            *(fmt(row[key]) for key in ("auto", "auto_t2", "direct", "separable", "fft", "scipy", "pillow",
-                                        "cv2_u8", "cv2_f32", "cv2_sep")),  # type: ignore[arg-type]
-            *(ratio(mine, row[key]) for key in ("scipy", "pillow", "cv2_u8", "cv2_f32", "cv2_sep")),  # type: ignore[arg-type]
+            *(fmt(milliseconds(row[key])) for key in ("auto", "auto_t2", "direct", "separable", "fft", "scipy",
+                                                      "pillow", "cv2_u8", "cv2_f32", "cv2_sep")),
+            *(ratio(mine, milliseconds(row[key])) for key in ("scipy", "pillow", "cv2_u8", "cv2_f32", "cv2_sep")),
         ]
         print("| " + " | ".join(cells) + " |")
 

@@ -174,7 +174,7 @@ _Options = TypeVar("_Options")
 def _documented(cls: type[_Options]) -> type[_Options]:
     """Append a numpy-style Parameters section written from the fields' help text."""
     lines = [(cls.__doc__ or "").rstrip(), "", "Parameters", "----------"]
-    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]  # a dataclass, which typing cannot say of a TypeVar
         spec = option_spec(item)
         flags = spec.flags or (f"--{item.name.replace('_', '-')}",)
         lines.append(f"{item.name} : default {item.default!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -27,6 +28,7 @@ from convcli.batch import (
     run_batch,
     sweep_temp_files,
 )
+from convcli.batch.executors import Outcomes, WorkFunction
 from convcli.core import map_to_uint8
 from convcli.errors import ParameterError
 from convcli.io import read_image
@@ -313,7 +315,7 @@ class RecordingExecutor(InProcessExecutor):
     def __init__(self) -> None:
         self.items: list[WorkItem] = []
 
-    def run(self, work, items):  # type: ignore[no-untyped-def]
+    def run(self, work: WorkFunction, items: Sequence[WorkItem]) -> Outcomes:
         self.items.extend(items)
         yield from super().run(work, items)
 

@@ -19,7 +19,9 @@ from convcli.pipeline import apply_kernels
 from conftest import SAMPLES
 
 
-def run(cmd: list[str], *args: str, cwd: Path | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], *args: str, cwd: Path | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*cmd, *args], capture_output=True, cwd=cwd, input=stdin, timeout=120, check=False)
 
 
@@ -122,7 +124,7 @@ def test_real_shell_pipeline(convcli_exe: list[str], tmp_path: Path) -> None:
     np.testing.assert_array_equal(load(tmp_path / "edges.png"), want)
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess, code: int, *fragments: str) -> None:
+def _assert_one_line_error(result: subprocess.CompletedProcess[bytes], code: int, *fragments: str) -> None:
     err = result.stderr.decode()
     assert result.returncode == code, err
     assert "Traceback" not in err

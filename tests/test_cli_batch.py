@@ -22,7 +22,9 @@ def small_copy(sample: str, destination: Path, size: tuple[int, int] = (48, 32))
     return destination
 
 
-def run(exe: list[str], *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None):
+def run(
+    exe: list[str], *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [*exe, *map(str, args)], input=stdin, capture_output=True, cwd=cwd, timeout=120, check=False
     )
@@ -103,7 +105,7 @@ def test_existing_outputs_refused_then_skipped_then_overwritten(
     convcli_exe: list[str], photos: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    args = ["batch", photos, "-k", "sobel", "-o", out, "-j", "1"]
+    args: list[str | Path] = ["batch", photos, "-k", "sobel", "-o", out, "-j", "1"]
     assert run(convcli_exe, *args).returncode == 0
     target = out / "1-coffee-sobel.png"
     before = target.read_bytes()
@@ -167,7 +169,7 @@ def test_input_is_never_overwritten(convcli_exe: list[str], photos: Path) -> Non
 def test_output_folder_inside_source_and_a_link_loop(convcli_exe: list[str], photos: Path) -> None:
     (photos / "2024" / "back").symlink_to(photos, target_is_directory=True)
     out = photos / "edges"
-    args = ["batch", photos, "-r", "-k", "sobel", "-o", out, "-j", "1"]
+    args: list[str | Path] = ["batch", photos, "-r", "-k", "sobel", "-o", out, "-j", "1"]
     first = run(convcli_exe, *args)
     assert first.returncode == 0, first.stderr
     second = run(convcli_exe, *args, "--skip-existing", "--report", photos.parent / "r.json")

@@ -16,7 +16,7 @@ def run(exe: list[str], *args: str, env: dict[str, str] | None = None) -> subpro
     # A wide terminal keeps rich from wrapping; an inherited kernel path must not leak in.
     full_env = {k: v for k, v in os.environ.items() if k != "CONVCLI_KERNEL_PATH"}
     full_env.update({"COLUMNS": "200", **(env or {})})
-    return subprocess.run([*exe, *args], capture_output=True, text=True, env=full_env, timeout=120)
+    return subprocess.run([*exe, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False)
 
 
 @pytest.fixture

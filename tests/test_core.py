@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from numpy.typing import ArrayLike
-from reference import SCIPY_MODES, naive_correlate
 
 from convcli.core import convolve, map_to_uint8, output_size, resolve_padding
 from convcli.core.geometry import PaddingSpec, PairSpec
 from convcli.errors import ParameterError
+
+from reference import SCIPY_MODES, naive_correlate
 
 
 def _scipy_origin(shape: tuple[int, ...]) -> list[int]:
@@ -217,7 +218,7 @@ def test_bad_arrays(image: ArrayLike, kernel: ArrayLike, message: str) -> None:
 
 
 def test_parameter_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="`stride` must be >= 1"):
         convolve(np.ones((4, 4)), np.ones((3, 3)), stride=0)
 
 

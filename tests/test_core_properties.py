@@ -14,11 +14,12 @@ import pytest
 import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import BORDERS, SCIPY_MODES, correlate_reference, source_index
 
 from convcli.core import convolve, resolve_padding
 from convcli.core.geometry import PaddingSpec
 from convcli.errors import ParameterError
+
+from reference import BORDERS, SCIPY_MODES, correlate_reference, source_index
 
 paddings = st.one_of(
     st.sampled_from(["same", "valid", "full"]),
@@ -56,9 +57,10 @@ def test_every_border_padding_stride_dilation(
     value = float(gen.uniform(-5, 5))
     pad = resolve_padding(padding, (kh, kw), dilation)
     extent = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-    kwargs: dict[str, Any] = dict(
-        padding=padding, stride=stride, dilation=dilation, border=border, border_value=value, flip=flip
-    )
+    kwargs: dict[str, Any] = {
+        "padding": padding, "stride": stride, "dilation": dilation, "border": border, "border_value": value,
+        "flip": flip,
+    }
     if extent[0] > h + pad[0] + pad[1] or extent[1] > w + pad[2] + pad[3]:
         with pytest.raises(ParameterError, match="larger than the padded image"):
             convolve(image, kernel, **kwargs)

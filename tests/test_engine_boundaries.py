@@ -8,6 +8,7 @@ channels move every boundary off the easy positions.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from reference import assert_close, correlate_reference
 
 import convcli.core.bands as bands_module
 import convcli.core.direct as direct_module
@@ -25,6 +25,8 @@ from convcli.core import convolve, resolve_geometry
 from convcli.core.bands import filter_banded
 from convcli.core.geometry import Geometry, PaddingSpec, PairSpec
 from convcli.core.separable import plan_separable
+
+from reference import assert_close, correlate_reference
 
 # (channels, padding, stride, dilation); channels 0 means a 2-D image.
 GEOMETRIES = [
@@ -191,7 +193,7 @@ def test_filter_banded_across_bands(method: str, threads: int, monkeypatch: pyte
     geometry = resolve_geometry(image.shape[:2], kernels[0].shape, options["padding"], (2, 1), (1, 2))
     bands = sorted((first, stop) for first, stop, _ in seen)
     assert len(bands) > 2 and bands[0][0] == 0 and bands[-1][1] == geometry.out_shape[0]
-    assert all(stop == next_first for (_, stop), (next_first, _) in zip(bands, bands[1:], strict=False))
+    assert all(stop == next_first for (_, stop), (next_first, _) in itertools.pairwise(bands))
     assert len({name for _, _, name in seen}) == threads
     responses = [correlate_reference(image, k, geometry.pad, "wrap", (2, 1), (1, 2)) for k in kernels]
     assert_close(got, np.sqrt(sum(r**2 for r in responses)))

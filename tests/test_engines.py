@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from reference import BORDERS, SCIPY_MODES, assert_close, correlate_reference
 
 import convcli.core.direct as direct_module
 import convcli.core.engines as engines_module
@@ -22,6 +21,8 @@ from convcli.core.fft import FftPlan, next_fast_len, plan_tiles
 from convcli.core.geometry import Geometry, PaddingSpec, PairSpec
 from convcli.core.separable import SeparablePlan, kernel_rank, separable_terms
 from convcli.errors import ParameterError
+
+from reference import BORDERS, SCIPY_MODES, assert_close, correlate_reference
 
 ndimage = pytest.importorskip("scipy.ndimage")
 

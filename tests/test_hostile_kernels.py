@@ -82,7 +82,9 @@ def test_kernel_larger_than_padded_image(image: Path, tmp_path: Path, capsys: py
         ("nosuchkernel", "unknown kernel 'nosuchkernel'"),
     ],
 )
-def test_hostile_kernel_specs(spec: str, message: str, image: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_kernel_specs(
+    spec: str, message: str, image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, lines = _run(capsys, "apply", image, "-k", spec, "-o", tmp_path / "o.png")
     assert code == 2, lines
     assert len(lines) == 1 and message in lines[0]

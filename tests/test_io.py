@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from convcli.io import decode_bytes, read_image, resolve_format, write_image
 from conftest import SAMPLES
 
 
-def _save(tmp_path: Path, image: Image.Image, name: str, **kwargs: object) -> Path:
+def _save(tmp_path: Path, image: Image.Image, name: str, **kwargs: Any) -> Path:
     path = tmp_path / name
     image.save(path, **kwargs)
     return path
@@ -204,7 +205,7 @@ def test_temp_file_pattern_matches_the_names_write_uses(tmp_path: Path, monkeypa
     made: list[str] = []
     real_mkstemp = tempfile.mkstemp
 
-    def recording_mkstemp(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def recording_mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
         fd, name = real_mkstemp(*args, **kwargs)
         made.append(Path(name).name)
         return fd, name

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reference import naive_correlate
 
 from convcli.core import convolve
 from convcli.core.mixing import mix_convolve
@@ -34,12 +33,15 @@ from convcli.kernels import (
 )
 from convcli.pipeline import FilterOptions, apply_kernel, apply_kernels, carry_alpha
 
+from reference import naive_correlate
+
 
 def textbook_gaussian_kernel(size: int, sigma: float) -> np.ndarray:
     """The textbook's definition, verbatim: ``size`` is a radius."""
     x, y = np.mgrid[-size : size + 1, -size : size + 1]
     g = np.exp(-(x**2 + y**2) / (2 * sigma**2))
-    return g / g.sum()
+    normalised: np.ndarray = g / g.sum()
+    return normalised
 
 
 # -- the catalogue -----------------------------------------------------------------------------
@@ -415,7 +417,7 @@ def test_mix_convolve_valid_padding_and_stride(rng: np.random.Generator) -> None
 
 
 def test_mix_convolve_rejects_a_channel_mismatch() -> None:
-    with pytest.raises(ParameterError, match="expects 3 input channels.*image has 1"):
+    with pytest.raises(ParameterError, match=r"expects 3 input channels.*image has 1"):
         mix_convolve(np.zeros((4, 4)), np.zeros((1, 3, 3, 3)))
 
 
@@ -492,6 +494,7 @@ def test_torch_conv2d_agrees(rng: np.random.Generator) -> None:
     # Stride and valid padding follow the same output-size formula.
     kernel = load_kernel("random:out=2,size=3,seed=9")
     x = torch.from_numpy(image.transpose(2, 0, 1)[None].copy())
+    assert kernel.weights is not None
     y = f.conv2d(x, torch.from_numpy(kernel.weights), None, stride=2).numpy()[0].transpose(1, 2, 0)
     got = mix_convolve(image, kernel.weights, None, padding="valid", stride=2)
     np.testing.assert_allclose(got, y, rtol=1e-4, atol=1e-2)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.core import TyperGroup
 from typer.main import get_command
 
 from convcli.cli import main
@@ -36,11 +37,13 @@ def _flag(item: dataclasses.Field[Any]) -> str:
 
 @pytest.mark.parametrize("command", ["apply", "batch"])
 def test_every_option_is_on_both_commands_with_its_declared_help(command: str) -> None:
-    click_command = get_command(app).commands[command]  # type: ignore[attr-defined]
+    group = get_command(app)
+    assert isinstance(group, TyperGroup)
+    click_command = group.commands[command]
     by_flag = {opt: param for param in click_command.params for opt in param.opts}
     for _, item in FIELDS:
         param = by_flag[_flag(item)]
-        assert param.help == option_spec(item).help
+        assert getattr(param, "help", None) == option_spec(item).help
         assert param.name == item.name
 
 

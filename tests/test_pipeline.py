@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,7 +131,9 @@ def test_output_modes_through_process_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "geometry", [{}, {"padding": "valid", "stride": 2}, {"dilation": (2, 1), "border": "wrap"}, {"flip": True}]
 )
-def test_banded_render_equals_the_float_path(kernels, mode, geometry, monkeypatch, rng) -> None:  # type: ignore[no-untyped-def]
+def test_banded_render_equals_the_float_path(
+    kernels: list[str], mode: str, geometry: dict[str, Any], monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
     # Small bands, so that the image is cut into many of them, shared by two threads.
     monkeypatch.setattr("convcli.core.bands._BAND_BYTES", 4096)
     monkeypatch.setattr("convcli.core.threads.MIN_WORK_PER_THREAD", 1)

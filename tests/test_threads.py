@@ -7,11 +7,12 @@ import os
 
 import numpy as np
 import pytest
-from reference import assert_close, correlate_reference
 
 import convcli.core.threads as threads_module
 from convcli.core import convolve
 from convcli.errors import ParameterError
+
+from reference import assert_close, correlate_reference
 
 ENGINE_NAMES = ("direct", "separable", "fft")
 

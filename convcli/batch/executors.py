@@ -34,7 +34,7 @@ class WorkItem:
 
 
 Outcome = tuple[int, FileStatus]
-FileWork = Callable[[WorkItem], FileStatus]
+WorkFunction = Callable[[WorkItem], FileStatus]  # the work of one file, such as run.FileWork
 Outcomes = Generator[list[Outcome], None, None]
 
 
@@ -50,7 +50,7 @@ class Executor(Protocol):
         """How many files may be filtered at once."""
         ...
 
-    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Outcomes:
+    def run(self, work: WorkFunction, items: Sequence[WorkItem]) -> Outcomes:
         """Filter ``items`` with ``work``, yielding outcomes as they are known."""
         ...
 
@@ -60,7 +60,7 @@ class InProcessExecutor:
 
     jobs = 1
 
-    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Outcomes:
+    def run(self, work: WorkFunction, items: Sequence[WorkItem]) -> Outcomes:
         """Yield each file's outcome as soon as it is done."""
         for item in items:
             yield [(item.index, work(item))]
@@ -68,10 +68,10 @@ class InProcessExecutor:
 
 # -- the worker side ------------------------------------------------------------------------------
 
-_work: FileWork | None = None  # a worker's copy, set once by the pool initializer
+_work: WorkFunction | None = None  # a worker's copy, set once by the pool initializer
 
 
-def _init_worker(work: FileWork) -> None:
+def _init_worker(work: WorkFunction) -> None:
     """Pool initializer: keep the work of one file for every chunk, leave Ctrl-C to the parent."""
     global _work
     # The parent decides what an interruption means (cancel, terminate, sweep, summary); a
@@ -144,7 +144,7 @@ class LocalPoolExecutor:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def run(self, work: FileWork, items: Sequence[WorkItem]) -> Outcomes:
+    def run(self, work: WorkFunction, items: Sequence[WorkItem]) -> Outcomes:
         """Yield the outcomes of each chunk as its worker returns it."""
         size = chunk_size(len(items), self.jobs)
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from types import FrameType
-from typing import TextIO, cast
+from typing import Protocol, TextIO, cast
 
 from convcli import __version__
 from convcli.errors import ConvcliError, ExitCode
@@ -51,6 +51,12 @@ def _show_warning(
         return
     text = " ".join(str(message).split())
     sys.stderr.write(f"{PROG}: warning: {text}\n")
+
+
+class _CommandLineError(Protocol):
+    """What Click's exceptions (Typer's) offer: the message without the usage text."""
+
+    def format_message(self) -> str: ...
 
 
 def _command_line_error() -> type[Exception]:
@@ -131,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ctx = getattr(exc, "ctx", None)
             usage = int(getattr(exc, "exit_code", 1)) == ExitCode.USAGE
             hint = f" (see '{ctx.command_path} --help')" if usage and ctx is not None else ""
-            error_line(f"{exc.format_message()}{hint}")  # type: ignore[attr-defined]
+            error_line(f"{cast(_CommandLineError, exc).format_message()}{hint}")
             return int(getattr(exc, "exit_code", 1))
         code = result if isinstance(result, int) else ExitCode.OK
         return int(code)

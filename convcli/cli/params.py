@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -59,7 +59,7 @@ class _CliOption:
 
 def _choices(name: str, choices: tuple[str, ...]) -> type[Enum]:
     """An Enum of the allowed words, which Typer shows and checks as a choice."""
-    return Enum(name.title().replace("_", ""), {choice: choice for choice in choices}, type=str)  # type: ignore[return-value]
+    return cast(type[Enum], Enum(name.title().replace("_", ""), {choice: choice for choice in choices}, type=str))
 
 
 def _cli_option(item: dataclasses.Field[Any], panel: str) -> _CliOption:
@@ -139,9 +139,10 @@ def with_job_options(command: _Command) -> _Command:
         job = job_options({name: values.pop(name) for name in names})
         return command(job=job, **values)
 
+    # inspect.signature (and so Typer) reads a function's __signature__; typeshed does not declare it.
     run.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in parameters}
-    return run  # type: ignore[return-value]
+    return cast(_Command, run)
 
 
 def load_kernels(specs: list[str]) -> list[Kernel]:

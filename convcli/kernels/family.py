@@ -58,19 +58,20 @@ class Param:
                 raise KernelError(f"{where} must be {kind}, got {value!r}") from None
         if not isinstance(value, (int, float)):
             raise KernelError(f"{where} must be a number, got {value!r}")
+        number: int | float
         if self.kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise KernelError(f"{where} must be an integer, got {value!r}")
-            value = int(value)
+            number = int(value)
         else:
-            value = float(value)
-            if not math.isfinite(value):
-                raise KernelError(f"{where} must be finite, got {value!r}")
-        low_ok = value > self.minimum if self.exclusive_minimum else value >= self.minimum
-        if not low_ok or value > self.maximum:
+            number = float(value)
+            if not math.isfinite(number):
+                raise KernelError(f"{where} must be finite, got {number!r}")
+        low_ok = number > self.minimum if self.exclusive_minimum else number >= self.minimum
+        if not low_ok or number > self.maximum:
             low = "(" if self.exclusive_minimum else "["
-            raise KernelError(f"{where} must be in {low}{self.minimum:g}, {self.maximum:g}], got {value!r}")
-        return value
+            raise KernelError(f"{where} must be in {low}{self.minimum:g}, {self.maximum:g}], got {number!r}")
+        return number
 
     def describe_default(self, derived: Mapping[str, str]) -> str:
         """The default as documentation shows it: a value, a formula, or ``-``."""

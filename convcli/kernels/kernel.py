@@ -69,7 +69,7 @@ class Kernel:
         """Shape of the (largest) matrix; for a mixing kernel, of each of its 2-D kernels."""
         if self.weights is not None:
             return (int(self.weights.shape[2]), int(self.weights.shape[3]))
-        return max((m.shape for m in self.matrices), key=lambda s: s[0] * s[1])  # type: ignore[return-value]
+        return max((m.shape for m in self.matrices), key=lambda s: s[0] * s[1])
 
     @property
     def kind(self) -> str:

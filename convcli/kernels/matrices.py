@@ -38,7 +38,8 @@ def gaussian_matrix(sigma: float, radius: int) -> NDArray[np.float64]:
     """
     x, y = _grid(radius)
     g = np.exp(-(x**2 + y**2) / (2.0 * sigma**2))
-    return g / g.sum()
+    normalised: NDArray[np.float64] = g / g.sum()
+    return normalised
 
 
 def box_matrix(size: int) -> NDArray[np.float64]:
@@ -78,7 +79,8 @@ def motion_matrix(length: int, angle: float) -> NDArray[np.float64]:
         ):
             if weight > 0:
                 out[row, col] += weight
-    return out / out.sum()
+    normalised: NDArray[np.float64] = out / out.sum()
+    return normalised
 
 
 # -- derivatives -------------------------------------------------------------------------------
@@ -96,7 +98,8 @@ def log_matrix(sigma: float, radius: int) -> NDArray[np.float64]:
     x, y = _grid(radius)
     r2 = (x**2 + y**2) / (2.0 * sigma**2)
     m = -(1.0 / (math.pi * sigma**4)) * (1.0 - r2) * np.exp(-r2)
-    return m - m.mean()
+    zero_sum: NDArray[np.float64] = m - m.mean()
+    return zero_sum
 
 
 def dog_matrix(sigma1: float, sigma2: float, radius: int) -> NDArray[np.float64]:
