@@ -527,3 +527,33 @@ def test_iter_kernels_reports_a_broken_user_file(tmp_path: Path, monkeypatch: py
     assert len(seen) == 1 and "broken.toml" in seen[0] and "must be a number" in seen[0]
     with pytest.raises(KernelError):
         list(iter_kernels())
+
+
+def test_readme_catalogue_matches_the_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every built-in kernel has its row in the README's catalogue, with its true size, parameters
+    (defaults as Param.describe_default documents them) and description."""
+    from convcli.kernels import FAMILIES, iter_kernels
+
+    from conftest import ROOT
+
+    monkeypatch.delenv("CONVCLI_KERNEL_PATH", raising=False)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### The catalogue", 1)[1].split("\n### ", 1)[0]
+    rows = {
+        cells[0].strip("`"): cells
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in section.splitlines())
+        if len(cells) == 5 and cells[0].startswith("`")
+    }
+    kernels = list(iter_kernels())
+    assert sorted(rows) == sorted(k.name for k in kernels)
+    for kernel in kernels:
+        name, size, _, params, description = rows[kernel.name]
+        assert size == f"{kernel.shape[0]}x{kernel.shape[1]}", name
+        family = FAMILIES.get(kernel.family or "")
+        # A derived default is shown as its formula; a kernel file's own [params] as its value.
+        expected = "-" if family is None else ", ".join(
+            f"`{p.name}` ({p.describe_default(family.defaults_doc) if p.default is None else kernel.params[p.name]})"
+            for p in family.params
+        )
+        assert params == expected, name
+        assert description.startswith(kernel.description.split(";")[0].rstrip(".")), name

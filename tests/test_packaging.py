@@ -33,6 +33,7 @@ def test_wheel_contains_every_builtin_kernel(wheel: Path) -> None:
     expected = {p.name for p in (ROOT / "kernels").glob("*.toml")}
     assert expected and shipped == expected
     assert "convcli/core/convolve.py" in names
+    assert "convcli/py.typed" in names  # type checkers use the package's own annotations
 
 
 def test_installed_copy_loads_kernels_from_another_folder(wheel: Path, tmp_path: Path) -> None:
