@@ -220,3 +220,17 @@ def test_interrupted_run_is_finished_by_skip_existing(convcli_exe: list[str], tm
     assert len(final) == 12
     assert all(valid_image(p) for p in final)
     assert leftovers(out) == []
+
+
+def test_a_convcli_package_in_the_current_folder_does_not_reach_the_workers(
+    convcli_exe: list[str], photos: Path, tmp_path: Path
+) -> None:
+    # Run from a folder holding another package called convcli (a checkout of another version):
+    # the worker processes must still run this convcli.
+    here = tmp_path / "checkout"
+    (here / "convcli").mkdir(parents=True)
+    (here / "convcli" / "__init__.py").write_text("raise SystemExit('the wrong convcli was imported')\n")
+    result = run(convcli_exe, "batch", photos, "-k", "sobel", "-o", tmp_path / "out", "-j", "2", cwd=here)
+    assert result.returncode == 0, result.stderr
+    assert b"wrong convcli" not in result.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 4

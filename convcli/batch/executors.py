@@ -12,13 +12,16 @@ A new executor (a cluster scheduler, say) implements :class:`Executor` and is pa
 
 from __future__ import annotations
 
+import importlib.machinery
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from convcli.batch.report import FileStatus
@@ -117,9 +120,26 @@ def _base_context() -> ForkServerContext | SpawnContext:
     # so each worker starts from a ready copy instead of importing numpy and Pillow again.
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["convcli.batch"])
+        if not _shadowed_in_current_folder():
+            context.set_forkserver_preload(["convcli.batch"])
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _shadowed_in_current_folder() -> bool:
+    """Whether the current folder holds another module or package named ``convcli``.
+
+    The forkserver process imports its preload modules with the current folder first on its
+    path (Python 3.11's forkserver ignores the parent's ``sys.path`` there), so run from a folder
+    holding another convcli (a checkout of another version, a script called convcli.py) it
+    would preload that one, and every worker would fail. Without the preload, each worker
+    imports convcli with the parent's path, as spawned processes do.
+    """
+    spec = importlib.machinery.PathFinder.find_spec("convcli", [os.getcwd()])
+    if spec is None or spec.origin is None:  # nothing there, or a bare folder (a namespace portion)
+        return False
+    ours = Path(__file__).resolve().parent.parent / "__init__.py"
+    return Path(spec.origin).resolve() != ours
 
 
 def chunk_size(count: int, jobs: int) -> int:
@@ -191,4 +211,5 @@ def _stop(pool: ProcessPoolExecutor, futures: Sequence[Future[Any]] | dict[Futur
             process.terminate()
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
-        process.join(timeout=10)  # dead before the caller sweeps, so no temporary file appears after it
+        if process.pid is not None:  # started (a start can fail when the server process died)
+            process.join(timeout=10)  # dead before the caller sweeps, so no temporary file appears after it
