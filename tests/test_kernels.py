@@ -71,7 +71,7 @@ def test_the_kernels_package_loads_no_image_or_command_line_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(result.stdout.split())
     assert "convcli.kernels.files" in loaded
-    assert not loaded & {"PIL", "typer", "rich", "click", "scipy", "convcli.images", "convcli.pipeline", "convcli.cli"}
+    assert not loaded & {"PIL", "typer", "rich", "click", "scipy", "convcli.io", "convcli.pipeline", "convcli.cli"}
 
 
 @pytest.mark.parametrize(
