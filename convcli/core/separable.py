@@ -192,10 +192,8 @@ class SeparablePlan:
                 term.row_taps.apply(acc, horizontal, h_scratch, accumulate=index > 0)
 
 
-def plan_separable(
-    kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1, *, terms: list[SeparableTerm] | None = None
-) -> SeparablePlan:
-    """Plan the separable engine: the SVD terms of ``kernel`` (or the given ``terms``), each planned.
+def plan_separable(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> SeparablePlan:
+    """Plan the separable engine: the SVD terms of ``kernel``, each planned on first use.
 
     The cost does not depend on ``channels``.
 
@@ -206,17 +204,11 @@ def plan_separable(
     (1, 9.16)
     """
     weights = np.asarray(kernel, dtype=np.float32)
-    found = separable_terms(weights) if terms is None else terms
-    return SeparablePlan((weights.shape[0], weights.shape[1]), tuple(found), geometry)
+    return SeparablePlan((weights.shape[0], weights.shape[1]), tuple(separable_terms(weights)), geometry)
 
 
 def correlate_separable(
-    padded: Float32Array,
-    kernel: Float32Array,
-    geometry: Geometry,
-    *,
-    threads: int = 1,
-    terms: list[SeparableTerm] | None = None,
+    padded: Float32Array, kernel: Float32Array, geometry: Geometry, *, threads: int = 1
 ) -> Float32Array:
     """Cross-correlate as a sum of vertical-then-horizontal 1-D passes over row strips.
 
@@ -229,8 +221,8 @@ def correlate_separable(
     is no BLAS layout), and it lets the row stride skip work. A large *column* stride would
     favour horizontal first; that case is left to ``direct``, which the cost model then picks.
 
-    ``kernel`` is 2-D float32; ``terms``, if given, are its :func:`separable_terms`, computed
-    already. The other arguments and the result are those of :meth:`.EnginePlan.run`.
+    ``kernel`` is 2-D float32; the other arguments and the result are those of
+    :meth:`.EnginePlan.run`.
 
     >>> from convcli.core.geometry import resolve_geometry
     >>> g = resolve_geometry((3, 3), (3, 3), "valid", 1, 1)
@@ -238,8 +230,7 @@ def correlate_separable(
     >>> correlate_separable(image, np.ones((3, 3), np.float32), g)
     array([[36.]], dtype=float32)
     """
-    plan = plan_separable(kernel, geometry, channel_count(padded.shape), terms=terms)
-    return plan.run(padded, geometry, threads=threads)
+    return plan_separable(kernel, geometry, channel_count(padded.shape)).run(padded, geometry, threads=threads)
 
 
 SEPARABLE_ENGINE = Engine(
