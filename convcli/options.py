@@ -168,6 +168,11 @@ def option_spec(item: dataclasses.Field[Any]) -> OptionSpec:
     return spec
 
 
+def option_flags(item: dataclasses.Field[Any]) -> tuple[str, ...]:
+    """The command-line spellings of an option: its declared flags, else ``--field-name``."""
+    return option_spec(item).flags or (f"--{item.name.replace('_', '-')}",)
+
+
 _Options = TypeVar("_Options")
 
 
@@ -175,10 +180,9 @@ def _documented(cls: type[_Options]) -> type[_Options]:
     """Append a numpy-style Parameters section written from the fields' help text."""
     lines = [(cls.__doc__ or "").rstrip(), "", "Parameters", "----------"]
     for item in dataclasses.fields(cls):  # type: ignore[arg-type]  # a dataclass, which typing cannot say of a TypeVar
-        spec = option_spec(item)
-        flags = spec.flags or (f"--{item.name.replace('_', '-')}",)
         lines.append(f"{item.name} : default {item.default!r}")
-        lines.append(textwrap.fill(f"{spec.help} Command line: ``{flags[0]}``.", 96, initial_indent="    ",
+        help_line = f"{option_spec(item).help} Command line: ``{option_flags(item)[0]}``."
+        lines.append(textwrap.fill(help_line, 96, initial_indent="    ",
                                    subsequent_indent="    "))
     cls.__doc__ = "\n".join(lines) + "\n"
     return cls

@@ -19,6 +19,7 @@ from convcli.options import (
     JobOptions,
     Limits,
     OutputOptions,
+    option_flags,
     option_spec,
     parse_padding,
     parse_pair,
@@ -31,8 +32,7 @@ FIELDS = [(group, item) for _, group, _ in OPTION_GROUPS for item in dataclasses
 
 
 def _flag(item: dataclasses.Field[Any]) -> str:
-    spec = option_spec(item)
-    return spec.flags[0] if spec.flags else f"--{item.name.replace('_', '-')}"
+    return option_flags(item)[0]
 
 
 @pytest.mark.parametrize("command", ["apply", "batch"])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 import typer
 
 from convcli.errors import ParameterError
-from convcli.options import OPTION_GROUPS, JobOptions, OptionSpec, option_spec
+from convcli.options import OPTION_GROUPS, JobOptions, OptionSpec, option_flags, option_spec
 
 if TYPE_CHECKING:
     from convcli.kernels import Kernel
@@ -71,7 +71,7 @@ def _cli_option(item: dataclasses.Field[Any], panel: str) -> _CliOption:
         default = kind(default)
     if default is None:
         kind = kind | None
-    flags = spec.flags or (f"--{item.name.replace('_', '-')}",)
+    flags = option_flags(item)
     info = typer.Option(
         *flags,
         help=spec.help,
