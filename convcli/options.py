@@ -322,6 +322,17 @@ class JobOptions:
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
+    def from_groups(
+        cls, options: FilterOptions | None, output: OutputOptions | None, *, gray: bool, limits: Limits | None,
+        all_frames: bool,
+    ) -> JobOptions:
+        """A job from the option groups given one by one, as ``process_file`` and ``run_batch`` take them."""
+        return cls(
+            options or FilterOptions(), InputOptions(gray=gray, all_frames=all_frames), output or OutputOptions(),
+            limits or Limits(),
+        )
+
+    @classmethod
     def from_values(cls, **values: Any) -> JobOptions:
         """Build a job from option names (``border="edge"``, ``gray=True``), whatever their group."""
         return cls().replace(**values)

@@ -352,8 +352,5 @@ def process_file(
     >>> process_file(folder / "in.png", folder / "out.png", "sobel", gray=True).output_shape
     (8, 8)
     """
-    job = JobOptions(
-        options or FilterOptions(), InputOptions(gray=gray, all_frames=all_frames), output or OutputOptions(),
-        limits or Limits(),
-    )
+    job = JobOptions.from_groups(options, output, gray=gray, limits=limits, all_frames=all_frames)
     return filter_file(source, destination, kernels, job, in_place=in_place)

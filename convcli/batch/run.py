@@ -17,7 +17,7 @@ from convcli.batch.report import BatchInterrupted, BatchReport, FileStatus
 from convcli.errors import ConvcliError, OutputError, ParameterError
 from convcli.io.atomic import temp_file_pattern
 from convcli.kernels import Kernel
-from convcli.options import FilterOptions, InputOptions, JobOptions, Limits, OutputOptions
+from convcli.options import FilterOptions, JobOptions, Limits, OutputOptions
 from convcli.pipeline import filter_file
 
 Existing = Literal["refuse", "skip", "overwrite"]
@@ -254,8 +254,5 @@ def run_batch(
     >>> report.count("ok"), sorted(p.name for p in (folder / "out").iterdir())
     (1, ['a-sobel.png'])
     """
-    job = JobOptions(
-        options or FilterOptions(), InputOptions(gray=gray, all_frames=all_frames), output or OutputOptions(),
-        limits or Limits(),
-    )
+    job = JobOptions.from_groups(options, output, gray=gray, limits=limits, all_frames=all_frames)
     return filter_batch(tasks, kernels, job, **settings)
