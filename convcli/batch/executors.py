@@ -16,7 +16,7 @@ import importlib.machinery
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext, ForkServerContext, SpawnContext
@@ -201,8 +201,7 @@ class LocalPoolExecutor:
                 _stop(pool, pending, context.processes)
 
 
-def _stop(pool: ProcessPoolExecutor, futures: Sequence[Future[Any]] | dict[Future[Any], Any],
-          processes: list[BaseProcess]) -> None:
+def _stop(pool: ProcessPoolExecutor, futures: Iterable[Future[Any]], processes: list[BaseProcess]) -> None:
     """Cancel what has not started and end the workers now, mid-file if need be."""
     for future in futures:
         future.cancel()

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict, Unpack
+from typing import Literal, TypedDict, Unpack, get_args
 
 from convcli.batch.executors import Executor, InProcessExecutor, LocalPoolExecutor, WorkItem
 from convcli.batch.plan import Task
@@ -21,7 +21,7 @@ from convcli.options import FilterOptions, JobOptions, Limits, OutputOptions
 from convcli.pipeline import filter_file
 
 Existing = Literal["refuse", "skip", "overwrite"]
-EXISTING_CHOICES: tuple[str, ...] = ("refuse", "skip", "overwrite")
+EXISTING_CHOICES: tuple[str, ...] = get_args(Existing)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def filter_batch(
         outputs are kept and the exception carries the report.
     """
     if existing not in EXISTING_CHOICES:
-        raise ParameterError(f"`existing` must be one of refuse, skip, overwrite, got {existing!r}")
+        raise ParameterError(f"`existing` must be one of {', '.join(EXISTING_CHOICES)}, got {existing!r}")
     jobs = executor.jobs if executor is not None else default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ParameterError(f"`jobs` must be at least 1, got {jobs}")
