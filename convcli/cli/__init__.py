@@ -135,10 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if debug:
                 raise
             ctx = getattr(exc, "ctx", None)
-            usage = int(getattr(exc, "exit_code", 1)) == ExitCode.USAGE
-            hint = f" (see '{ctx.command_path} --help')" if usage and ctx is not None else ""
+            status = int(getattr(exc, "exit_code", 1))
+            hint = f" (see '{ctx.command_path} --help')" if status == ExitCode.USAGE and ctx is not None else ""
             error_line(f"{cast(_CommandLineError, exc).format_message()}{hint}")
-            return int(getattr(exc, "exit_code", 1))
+            return status
         code = result if isinstance(result, int) else ExitCode.OK
         return int(code)
     except ConvcliError as exc:
