@@ -1,7 +1,8 @@
 """The formats convcli reads and writes: the allow-list, suffixes, what each format can hold, and
 recognising a file by its first bytes.
 
-This module imports the standard library only, so options can be checked without loading Pillow.
+This module imports the standard library (and the option declarations) only, so options can be
+checked without loading Pillow.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convcli.errors import ParameterError
+from convcli.options import OUTPUT_DEPTHS
 
 STDIO = "-"
 
@@ -117,7 +119,7 @@ def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -
     ...
     convcli.errors.ParameterError: `--depth 16` needs PNG or TIFF output; JPEG holds 8 bits per sample
     """
-    if depth not in (8, 16):
+    if depth not in OUTPUT_DEPTHS:
         raise ParameterError(f"`--depth` must be 8 or 16, got {depth!r}")
     if depth == 16 and fmt not in DEEP_FORMATS:
         raise ParameterError(f"`--depth 16` needs PNG or TIFF output; {fmt} holds 8 bits per sample")
