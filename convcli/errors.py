@@ -57,3 +57,7 @@ class OutputError(ConvcliError):
     """An output image cannot be encoded or written."""
 
     exit_code = ExitCode.FAILURE
+
+
+class OutputExistsError(OutputError):
+    """An output that must not replace anything found its name taken, possibly by a concurrent run."""

@@ -250,6 +250,7 @@ def filter_file(
     job: JobOptions | None = None,
     *,
     in_place: bool = False,
+    exclusive: bool = False,
 ) -> FileResult:
     """Read ``source``, apply ``kernels`` in sequence, map to 8 (or 16) bits and write ``destination``.
 
@@ -258,7 +259,9 @@ def filter_file(
     :func:`default_output_path` (stdout when reading stdin), or the input itself with
     ``in_place``. The input is overwritten only with ``in_place=True``, and then atomically.
     Everything that can be checked without the pixels (formats, depth, the limits) is checked
-    before any pixel is decoded.
+    before any pixel is decoded. ``exclusive=True`` claims ``destination`` instead of replacing
+    it: the write fails if that name exists when the result is ready, as when a concurrent run
+    wrote it first.
 
     Raises
     ------
@@ -268,6 +271,8 @@ def filter_file(
         The input cannot be read, or exceeds a limit.
     OutputError
         The output cannot be encoded or written; no partial file is left.
+    OutputExistsError
+        With ``exclusive=True``: the output exists; nothing was written.
     """
     job = job or JobOptions()
     output = job.output
@@ -318,6 +323,7 @@ def filter_file(
         compress_level=output.compress_level,
         durations=[p.duration for p in pictures],
         threads=job.filter.threads,
+        exclusive=exclusive,
     )
     end = time.perf_counter()
     return FileResult(

@@ -198,19 +198,19 @@ def test_output_file_mode_follows_umask(tmp_path: Path) -> None:
 
 
 def test_temp_file_pattern_matches_the_names_write_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tempfile
+    import os
 
     from convcli.io import temp_file_pattern
 
     made: list[str] = []
-    real_mkstemp = tempfile.mkstemp
+    real_open = os.open
 
-    def recording_mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
-        fd, name = real_mkstemp(*args, **kwargs)
-        made.append(Path(name).name)
-        return fd, name
+    def recording_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_EXCL:  # the temporary file, created so that it can be no existing file
+            made.append(Path(path).name)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
+    monkeypatch.setattr(os, "open", recording_open)
     for _ in range(20):
         write_image(np.zeros((2, 2), dtype=np.uint8), None, tmp_path / "out.png")
     assert len(made) == 20

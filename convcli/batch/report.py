@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from convcli.batch.discover import file_key
+from convcli.errors import ParameterError
 from convcli.io.atomic import write_bytes_atomic
+from convcli.io.formats import STDIO
+from convcli.io.stdio import write_stdout
 
 Status = Literal["ok", "skipped", "failed", "cancelled"]
 
@@ -89,9 +95,46 @@ class BatchReport:
         }
 
     def write_json(self, path: str | Path) -> None:
-        """Write :meth:`to_dict` as indented JSON, atomically."""
+        """Write :meth:`to_dict` as indented JSON, atomically; ``-`` writes it to standard output.
+
+        See :func:`check_report_path` for the paths to refuse before a run.
+        """
         data = json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode() + b"\n"
-        write_bytes_atomic(data, Path(path))
+        if str(path) == STDIO:
+            write_stdout(data)
+        else:
+            write_bytes_atomic(data, Path(path))
+
+
+def _where(path: str | Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def check_report_path(path: str | Path, *, inputs: Iterable[str | Path], outputs: Iterable[str | Path]) -> None:
+    """Refuse a report path that names an input or an output of the run, or a folder.
+
+    Links are followed and hard links recognised, so ``--report`` through a link to an input is
+    refused too. ``-`` (standard output) is always accepted.
+
+    Raises
+    ------
+    ParameterError
+        Naming the report path and the file it would replace.
+
+    >>> check_report_path("photos/a.png", inputs=["photos/a.png"], outputs=[])
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: --report photos/a.png would overwrite the input photos/a.png; choose another file
+    """
+    if str(path) == STDIO:
+        return
+    if os.path.isdir(path):
+        raise ParameterError(f"--report {path} is a folder; give the name of a file")
+    where, key = _where(path), file_key(Path(path))
+    for role, paths in (("input", inputs), ("output of this run", outputs)):
+        for other in paths:
+            if _where(other) == where or (key is not None and file_key(Path(other)) == key):
+                raise ParameterError(f"--report {path} would overwrite the {role} {other}; choose another file")
 
 
 class BatchInterrupted(KeyboardInterrupt):

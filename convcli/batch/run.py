@@ -14,7 +14,7 @@ from typing import Literal, TypedDict, Unpack, get_args
 from convcli.batch.executors import Executor, InProcessExecutor, LocalPoolExecutor, WorkItem
 from convcli.batch.plan import Task
 from convcli.batch.report import BatchInterrupted, BatchReport, FileStatus
-from convcli.errors import ConvcliError, OutputError, ParameterError
+from convcli.errors import ConvcliError, OutputExistsError, ParameterError
 from convcli.io.atomic import temp_file_pattern
 from convcli.kernels import Kernel
 from convcli.options import FilterOptions, JobOptions, Limits, OutputOptions
@@ -39,12 +39,20 @@ class FileWork:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                if self.existing == "refuse" and os.path.lexists(destination):
+                claim = self.existing != "overwrite"
+                if claim and os.path.lexists(destination):
                     # Checked again here: the output may have appeared since the plan was made.
-                    raise OutputError(f"{destination}: already exists; use --overwrite or --skip-existing")
-                result = filter_file(source, destination, self.kernels, self.job)
+                    raise OutputExistsError(destination)
+                # Claimed, not replaced, when written: another run may take the name meanwhile.
+                result = filter_file(source, destination, self.kernels, self.job, exclusive=claim)
                 height, width = result.input_shape[:2]
                 status = FileStatus(source, destination, "ok", megapixels=height * width / 1e6)
+            except OutputExistsError:
+                if self.existing == "skip":
+                    status = FileStatus(source, destination, "skipped")
+                else:
+                    message = f"{destination}: already exists; use --overwrite or --skip-existing"
+                    status = FileStatus(source, destination, "failed", message)
             except ConvcliError as exc:
                 status = FileStatus(source, destination, "failed", _with_path(str(exc), source))
             except Exception as exc:  # one file's surprise must not end the batch

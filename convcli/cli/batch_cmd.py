@@ -145,7 +145,12 @@ def batch(
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first file that fails.")] = False,
     report: Annotated[
         str | None,
-        typer.Option(help="Write the summary and per-file statuses to this JSON file.", metavar="FILE.json"),
+        typer.Option(
+            help="Write the summary and per-file statuses to this JSON file, or to standard output for -. "
+            "Written atomically like the images: a link is followed, a device or FIFO written through. "
+            "An input or an output of this run is refused before starting.",
+            metavar="FILE.json",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print a line per file.")] = False,
     quiet: QuietOpt = False,
@@ -169,6 +174,7 @@ def batch(
       convcli batch photos -r -k sobel -o out --skip-existing --report run.json
     """
     from convcli.batch import BatchInterrupted, BatchReport, check_template, discover, filter_batch, plan_batch
+    from convcli.batch.report import check_report_path
 
     if overwrite and skip_existing:
         raise ParameterError("--overwrite and --skip-existing exclude each other; choose one")
@@ -181,6 +187,9 @@ def batch(
     listed = _read_list(from_list, null) if from_list is not None else []
     files = discover(sources or [], recursive=recursive, pattern=pattern, exclude=[outdir], listed=listed)
     tasks = plan_batch(files, outdir, kernels, template=name, fmt=job.output.format)
+    if report is not None:
+        inputs = [t.source for t in tasks] + ([from_list] if from_list not in (None, "-") else [])
+        check_report_path(report, inputs=inputs, outputs=[t.destination for t in tasks])
     if not tasks:
         if not quiet:
             sys.stderr.write("no input files found\n")

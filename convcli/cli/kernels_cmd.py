@@ -201,14 +201,11 @@ def export_kernel(
     """
     import sys
 
-    from convcli.errors import OutputError
+    from convcli.io import write_bytes_atomic
     from convcli.kernels import export_toml, load_kernel
 
     text = export_toml(load_kernel(name))
     if output is None or str(output) == "-":
         sys.stdout.write(text)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    write_bytes_atomic(text.encode("utf-8"), output)

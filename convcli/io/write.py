@@ -113,9 +113,11 @@ def write_frames(
     compress_level: int | None = None,
     durations: list[float | None] | None = None,
     threads: int | None = None,
+    exclusive: bool = False,
 ) -> int:
     """Encode frames (see :func:`encode_frames`) and write them to a path (atomically) or ``-``;
-    return the byte count."""
+    return the byte count. ``exclusive=True`` never replaces a file: see
+    :func:`~convcli.io.atomic.write_bytes_atomic`."""
     chosen = resolve_format(destination, fmt)
     data = encode_frames(
         frames, chosen, quality=quality, compress_level=compress_level, durations=durations, threads=threads
@@ -123,7 +125,7 @@ def write_frames(
     if str(destination) == STDIO:
         write_stdout(data)
     else:
-        write_bytes_atomic(data, Path(destination))
+        write_bytes_atomic(data, Path(destination), exclusive=exclusive)
     return len(data)
 
 
