@@ -119,9 +119,20 @@ def test_report_refuses_a_folder_before_the_work(convcli_exe: list[str], src: Pa
     assert not (tmp_path / "out").exists()
 
 
+def test_report_in_a_missing_folder_is_refused_before_the_work(
+    convcli_exe: list[str], src: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run(convcli_exe, "batch", src, "-k", "box", "-o", out, "--report", tmp_path / "nope" / "run.json")
+    assert result.returncode == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and "does not exist" in lines[0]
+    assert not out.exists()
+
+
 def test_report_in_the_output_folder_is_allowed(convcli_exe: list[str], src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run(convcli_exe, "batch", src, "-k", "box", "-o", out, "--report", out / "run.json", "-q")
+    result = run(convcli_exe, "batch", src, "-k", "box", "-o", out / "deep", "--report", out / "run.json", "-q")
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "run.json").read_text())["processed"] == 3
 

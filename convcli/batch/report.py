@@ -111,7 +111,8 @@ def _where(path: str | Path) -> str:
 
 
 def check_report_path(path: str | Path, *, inputs: Iterable[str | Path], outputs: Iterable[str | Path]) -> None:
-    """Refuse a report path that names an input or an output of the run, or a folder.
+    """Refuse a report path that names an input or an output of the run, or a folder, or whose
+    folder does not exist and will not be made by the run (the folder of an output or above it).
 
     Links are followed and hard links recognised, so ``--report`` through a link to an input is
     refused too. ``-`` (standard output) is always accepted.
@@ -131,10 +132,16 @@ def check_report_path(path: str | Path, *, inputs: Iterable[str | Path], outputs
     if os.path.isdir(path):
         raise ParameterError(f"--report {path} is a folder; give the name of a file")
     where, key = _where(path), file_key(Path(path))
+    outputs = list(outputs)
     for role, paths in (("input", inputs), ("output of this run", outputs)):
         for other in paths:
             if _where(other) == where or (key is not None and file_key(Path(other)) == key):
                 raise ParameterError(f"--report {path} would overwrite the {role} {other}; choose another file")
+    folder = os.path.dirname(where)
+    if not os.path.isdir(folder):
+        below = folder.rstrip(os.sep) + os.sep
+        if not any((_where(Path(o).parent) + os.sep).startswith(below) for o in outputs):
+            raise ParameterError(f"--report {path}: the folder {os.path.dirname(path) or '.'} does not exist")
 
 
 class BatchInterrupted(KeyboardInterrupt):
