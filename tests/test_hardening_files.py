@@ -389,6 +389,19 @@ def test_exclusive_write_without_hard_links(code: int, tmp_path: Path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["new.png"]
 
 
+def test_a_link_made_but_reported_existing_is_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_link = os.link
+
+    def link_with_lost_reply(source: str | Path, destination: str | Path) -> None:
+        real_link(source, destination)  # made, but the reply was lost and the retry found the name
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+
+    monkeypatch.setattr(os, "link", link_with_lost_reply)
+    write_bytes_atomic(b"mine", tmp_path / "new.png", exclusive=True)
+    assert (tmp_path / "new.png").read_bytes() == b"mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["new.png"]
+
+
 @pytest.mark.parametrize("existing, status, content", [("skip", "skipped", b"theirs"), ("refuse", "failed", b"theirs")])
 def test_an_output_that_appears_during_the_work_is_not_overwritten(
     existing: str, status: str, content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -247,7 +247,10 @@ def _claim(temp: Path, target: Path, shown: Path) -> None:
     try:
         os.link(temp, target)
     except FileExistsError as exc:
-        raise OutputExistsError(f"{shown}: already exists") from exc
+        # Over NFS a link whose reply was lost is retried and reports EEXIST although it was
+        # made: the temporary file then has a second name, and it is the target.
+        if not _same_file(temp, target):
+            raise OutputExistsError(f"{shown}: already exists") from exc
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
@@ -257,6 +260,13 @@ def _claim(temp: Path, target: Path, shown: Path) -> None:
         os.unlink(temp)
     except OSError:
         pass  # the output is in place; a stray temporary file is removed by the next sweep
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.stat(a).st_nlink > 1 and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _claim_without_links(temp: Path, target: Path, shown: Path) -> None:
@@ -314,7 +324,8 @@ def _write_through(data: bytes, path: Path, shown: Path, *, regular: bool) -> No
                 raise OutputError(f"{shown}: cannot write: it is a socket, not a file") from exc
         raise _cannot_write(shown, exc) from exc
     try:
-        os.set_blocking(fd, True)  # a reader is there: from now on, wait for it as any writer would
+        if hasattr(os, "set_blocking"):  # not on Windows before Python 3.12, which opens without O_NONBLOCK
+            os.set_blocking(fd, True)  # a reader is there: from now on, wait for it as any writer would
         _write_all(fd, data)
     except OSError as exc:
         raise _cannot_write(shown, exc) from exc
