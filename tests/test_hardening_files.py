@@ -89,7 +89,7 @@ def test_report_refuses_an_input(convcli_exe: list[str], src: Path, tmp_path: Pa
     assert not (tmp_path / "out").exists()
 
 
-def test_report_refuses_an_input_through_a_link_or_the_file_list(
+def test_report_refuses_an_input_through_a_link_the_file_list_or_a_kernel_file(
     convcli_exe: list[str], src: Path, tmp_path: Path
 ) -> None:
     link = tmp_path / "link.json"
@@ -101,6 +101,11 @@ def test_report_refuses_an_input_through_a_link_or_the_file_list(
     result = run(convcli_exe, "batch", "--from", listing, "-k", "box", "-o", tmp_path / "out", "--report", listing)
     assert result.returncode == 2 and len(error_lines(result)) == 1
     assert listing.read_text() == f"{src / 'a.png'}\n"
+    kernel = tmp_path / "k.toml"
+    kernel.write_text('name = "k"\ndescription = "d"\nmatrix = [[1]]\n')
+    result = run(convcli_exe, "batch", src, "-k", kernel, "-o", tmp_path / "out", "--report", kernel)
+    assert result.returncode == 2 and len(error_lines(result)) == 1
+    assert kernel.read_text().startswith('name = "k"')
     assert not (tmp_path / "out").exists()
 
 

@@ -6,6 +6,7 @@ stderr, a progress bar when stderr is a terminal, an optional JSON report and th
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -188,7 +189,10 @@ def batch(
     files = discover(sources or [], recursive=recursive, pattern=pattern, exclude=[outdir], listed=listed)
     tasks = plan_batch(files, outdir, kernels, template=name, fmt=job.output.format)
     if report is not None:
-        inputs = [t.source for t in tasks] + ([from_list] if from_list not in (None, "-") else [])
+        # Kernel files and the --from list are inputs too: a report must not replace them either.
+        kernel_files = [k.source for k in kernels if k.source != "built-in" and os.path.isfile(k.source)]
+        listing = [from_list] if from_list is not None and from_list != "-" else []
+        inputs = [*(t.source for t in tasks), *listing, *kernel_files]
         check_report_path(report, inputs=inputs, outputs=[t.destination for t in tasks])
     if not tasks:
         if not quiet:
