@@ -192,7 +192,7 @@ def batch(
         # Kernel files and the --from list are inputs too: a report must not replace them either.
         kernel_files = [k.source for k in kernels if k.source != "built-in" and os.path.isfile(k.source)]
         listing = [from_list] if from_list is not None and from_list != "-" else []
-        inputs = [*(t.source for t in tasks), *listing, *kernel_files]
+        inputs = [*(str(t.source) for t in tasks), *listing, *kernel_files]
         check_report_path(report, inputs=inputs, outputs=[t.destination for t in tasks])
     if not tasks:
         if not quiet:
