@@ -121,6 +121,10 @@ def test_report_refuses_a_folder_before_the_work(convcli_exe: list[str], src: Pa
     result = run(convcli_exe, "batch", src, "-k", "box", "-o", tmp_path / "out", "--report", tmp_path)
     assert result.returncode == 2 and len(error_lines(result)) == 1
     assert not (tmp_path / "out").exists()
+    # OUTDIR, which the run would create: the report could only be written there as a folder.
+    result = run(convcli_exe, "batch", src, "-k", "box", "-o", tmp_path / "out", "--report", tmp_path / "out")
+    assert result.returncode == 2 and len(error_lines(result)) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_in_a_missing_folder_is_refused_before_the_work(

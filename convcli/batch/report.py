@@ -137,11 +137,13 @@ def check_report_path(path: str | Path, *, inputs: Iterable[str | Path], outputs
         for other in paths:
             if _where(other) == where or (key is not None and file_key(Path(other)) == key):
                 raise ParameterError(f"--report {path} would overwrite the {role} {other}; choose another file")
-    folder = os.path.dirname(where)
-    if not os.path.isdir(folder):
-        below = folder.rstrip(os.sep) + os.sep
-        if not any((_where(Path(o).parent) + os.sep).startswith(below) for o in outputs):
-            raise ParameterError(f"--report {path}: the folder {os.path.dirname(path) or '.'} does not exist")
+    # The folders the run creates: the report may go in one, but must not be one.
+    made = {_where(Path(o).parent).rstrip(os.sep) + os.sep for o in outputs}
+    if any(m.startswith(where + os.sep) for m in made):
+        raise ParameterError(f"--report {path} is the output folder of this run; give the name of a file")
+    folder = os.path.dirname(where).rstrip(os.sep) + os.sep
+    if not os.path.isdir(folder) and not any(m.startswith(folder) for m in made):
+        raise ParameterError(f"--report {path}: the folder {os.path.dirname(path) or '.'} does not exist")
 
 
 class BatchInterrupted(KeyboardInterrupt):
