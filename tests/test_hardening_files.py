@@ -316,6 +316,18 @@ def test_link_loop_is_one_error(tmp_path: Path) -> None:
     assert (tmp_path / "a").is_symlink() and (tmp_path / "b").is_symlink()
 
 
+def test_link_into_a_read_only_folder_is_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # sysfs refuses new files to every user, root included.
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("no sysfs here")
+    link = tmp_path / "k.toml"
+    link.symlink_to("/sys/kernel/convcli-test.toml")
+    assert main(["kernels", "export", "box", "-o", str(link)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"convcli: error: {link}: ")
+    assert link.is_symlink() and not Path("/sys/kernel/convcli-test.toml").exists()
+
+
 def test_folder_as_destination_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="is a directory"):
         write_bytes_atomic(b"new", tmp_path)
