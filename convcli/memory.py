@@ -66,10 +66,10 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     >>> from convcli.kernels import load_kernel
     >>> header = ImageHeader("x", "PNG", "L", 1000, 1000, 1)
     >>> round(estimate_memory(header, [load_kernel("box")]) / 1e6)
-    33
+    25
     >>> wide = [load_kernel("random:out=64"), load_kernel("random:in=64,out=3")]
     >>> round(estimate_memory(ImageHeader("x", "PNG", "RGB", 1000, 1000, 1), wide) / 1e6)
-    715
+    685
     """
     job = job or JobOptions()
     options = job.filter

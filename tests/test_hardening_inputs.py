@@ -674,3 +674,24 @@ def test_pillow_bomb_guard_after_reads_on_threads(image: Path) -> None:
         assert Image.MAX_IMAGE_PIXELS == 89_478_485
     finally:
         Image.MAX_IMAGE_PIXELS = saved
+
+
+def test_paths_with_a_nul_byte() -> None:
+    with pytest.raises(KernelError, match="cannot read: embedded null byte"):
+        load_kernel("a\x00.toml")
+    with pytest.raises(convcli.errors.ImageError, match="cannot open: embedded null byte"):
+        read_image("a\x00.png")
+
+
+@pytest.mark.parametrize("suffix", ["gif", "bmp", "jpg", "png", "tif"])
+def test_stdin_early_check_refuses_no_more_than_a_file(suffix: str, tmp_path: Path, convcli_exe: list[str]) -> None:
+    from convcli.memory import estimate_memory
+
+    path = tmp_path / f"gray.{suffix}"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (300, 200), dtype=np.uint8)).save(path)
+    limit = estimate_memory(read_header(path), [load_kernel("box")]) + 1024
+    result = subprocess.run(
+        [*convcli_exe, "apply", "-", "-k", "box", "-o", "-", "--max-memory", str(limit)],
+        input=path.read_bytes(), capture_output=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr

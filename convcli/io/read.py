@@ -260,6 +260,8 @@ def _check_early(data: bytes, request: _Request) -> bool:
                 header = ImageHeader("<stdin>", image.format, image.mode, image.size[0], image.size[1], 1)
         except Exception:
             return False  # not all there yet, or damaged: decoding the whole stream will tell
+        if min(header.width, header.height) <= 0:
+            return False
     _check_size((header.width, header.height), header.source, request.max_pixels)
     if request.before_decode is not None and not request.header_only:
         request.before_decode(header)
@@ -271,7 +273,9 @@ def _declared_header(data: bytes) -> ImageHeader | None:
 
     Pillow's ``Image.open`` wants every chunk or marker up to the pixel data; these fields come
     first, so a stream declaring a bomb is refused even when what follows is endless garbage.
-    The mode is what decoding gives (``L`` or ``RGB``), for the memory estimate.
+    The mode is what decoding gives (``L`` or ``RGB``) for the memory estimate, or ``L`` where
+    the first bytes do not tell (GIF and BMP palettes): this early check may only under-count,
+    and the exact one follows when the whole stream is read.
     """
     fmt = sniff(data, READ_SIGNATURES)
     size: tuple[int, int, str] | None = None
@@ -280,14 +284,14 @@ def _declared_header(data: bytes) -> ImageHeader | None:
         size = (width, height, "L" if data[25] in (0, 4) else "RGB")
     elif fmt == "GIF" and len(data) >= 10:
         width, height = struct.unpack("<HH", data[6:10])
-        size = (width, height, "RGB")
+        size = (width, height, "L")
     elif fmt == "BMP" and len(data) >= 26 and struct.unpack("<I", data[14:18])[0] >= 40:
         width, height = struct.unpack("<ii", data[18:26])
-        size = (abs(width), abs(height), "RGB")
+        size = (abs(width), abs(height), "L")
     elif fmt == "JPEG":
         size = _jpeg_frame(data)
-    if size is None:
-        return None
+    if size is None or min(size[:2]) <= 0:
+        return None  # an empty size is for the decoder to report
     return ImageHeader("<stdin>", fmt, size[2], size[0], size[1], 1)
 
 
@@ -302,6 +306,9 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, str] | None:
         marker = data[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD9:  # markers without a length
+            at += 2
             continue
         length = struct.unpack(">H", data[at + 2 : at + 4])[0]
         if marker in _JPEG_FRAMES:

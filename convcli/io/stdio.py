@@ -47,8 +47,8 @@ def open_source(source: str | Path, *, limit: int | None = None) -> BinaryIO:
         raise ImageError(f"{path}: no such file") from exc
     except PermissionError as exc:
         raise ImageError(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ImageError(f"{path}: cannot open: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def read_upto(stream: BinaryIO, count: int) -> bytes:

@@ -44,6 +44,7 @@ def load_kernel_file(
     blocks), and never more than :data:`MAX_KERNEL_FILE_BYTES`, whatever ``stat`` reports.
     """
     where = str(path)
+    text = ""
     try:
         with open_regular(path) as handle:
             raw = read_bounded(handle, MAX_KERNEL_FILE_BYTES)
@@ -65,7 +66,9 @@ def load_kernel_file(
         raise KernelError(f"{where}: not valid TOML: {exc}") from None
     except RecursionError:
         raise KernelError(f"{where}: not valid TOML: nested too deeply") from None
-    except ValueError:
+    except ValueError as exc:
+        if not text:  # from the path itself: an embedded NUL byte
+            raise KernelError(f"{where}: cannot read: {exc}") from None
         # tomllib converts integers with int(), which refuses thousands of digits.
         raise KernelError(f"{where}: {_long_integer(text)}") from None
     except OSError as exc:

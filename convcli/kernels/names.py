@@ -15,7 +15,7 @@ _Value = TypeVar("_Value")
 
 
 def check_spec_text(spec: str) -> None:
-    """Refuse a spec holding control characters (an escape sequence, a newline) or bytes that are
+    r"""Refuse a spec holding control characters (an escape sequence, a newline) or bytes that are
     not text (a non-UTF-8 argument arrives as lone surrogates): no kernel is named so.
 
     >>> check_spec_text("sob\x1bel")
