@@ -684,14 +684,19 @@ def test_paths_with_a_nul_byte() -> None:
 
 
 @pytest.mark.parametrize("suffix", ["gif", "bmp", "jpg", "png", "tif"])
-def test_stdin_early_check_refuses_no_more_than_a_file(suffix: str, tmp_path: Path, convcli_exe: list[str]) -> None:
+def test_stdin_early_check_refuses_no_more_than_a_file(
+    suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    from types import SimpleNamespace
+
     from convcli.memory import estimate_memory
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
 
     path = tmp_path / f"gray.{suffix}"
     Image.fromarray(np.random.default_rng(5).integers(0, 256, (300, 200), dtype=np.uint8)).save(path)
     limit = estimate_memory(read_header(path), [load_kernel("box")]) + 1024
-    result = subprocess.run(
-        [*convcli_exe, "apply", "-", "-k", "box", "-o", "-", "--max-memory", str(limit)],
-        input=path.read_bytes(), capture_output=True, timeout=60, check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO(path.read_bytes())))
+    result = filter_file("-", tmp_path / "o.png", ["box"], JobOptions.from_values(max_memory=limit))
+    assert result.output_shape == (300, 200)
