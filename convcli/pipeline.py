@@ -151,7 +151,8 @@ def apply_kernels(
         opts = dataclasses.replace(options or FilterOptions(), **overrides)
     except TypeError as exc:
         raise ParameterError(f"unknown filter option: {exc}") from None
-    result = np.asarray(pixels, dtype=np.float32)
+    with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
+        result = np.asarray(pixels, dtype=np.float32)
     for kernel in _resolve(kernels):
         result = apply_kernel(result, kernel, opts)
     return result

@@ -700,3 +700,30 @@ def test_stdin_early_check_refuses_no_more_than_a_file(
     monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO(path.read_bytes())))
     result = filter_file("-", tmp_path / "o.png", ["box"], JobOptions.from_values(max_memory=limit))
     assert result.output_shape == (300, 200)
+
+
+def test_core_refuses_taps_beyond_float32_and_clips_pixels_beyond_it() -> None:
+    from convcli.core.bands import filter_banded
+    from convcli.core.mixing import mix_convolve
+
+    image = np.full((6, 6), 1e39)  # float64 pixels beyond float32: infinity once filtered
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ParameterError, match="`kernel` must hold numbers within float32's range"):
+            convcli.convolve(np.ones((4, 4)), [[1e39]])
+        with pytest.raises(ParameterError, match="`weights` must hold numbers within float32's range"):
+            mix_convolve(np.ones((4, 4)), np.full((1, 1, 1, 1), 1e39))
+        with pytest.raises(ParameterError, match="`bias` must hold finite numbers within float32's range"):
+            mix_convolve(np.ones((4, 4)), np.ones((1, 1, 1, 1)), [1e39])
+        assert np.isinf(convcli.convolve(image, [[1.0]])).all()
+        assert np.isinf(filter_banded(image, [np.ones((3, 3))])).all()
+        assert (convcli.map_to_uint8(convcli.apply_kernels(image, "box")) == 255).all()
+
+
+def test_batch_input_fifo_fails_alone(image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    code, lines = _run_bounded(capsys, "batch", fifo, image, "-k", "box", "-o", tmp_path / "out", "-j", "1")
+    assert code == 1
+    assert lines[0].startswith(f"convcli: error: {fifo}: is a FIFO (named pipe), not an image file")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small-box.png"]

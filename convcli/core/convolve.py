@@ -91,7 +91,8 @@ def convolve(
         {"padding": padding, "border": border, "border_value": border_value, "stride": stride,
          "dilation": dilation, "flip": flip, "method": method, "threads": threads},
     )
-    pixels = request.pixels.astype(np.float32, copy=False)
+    with np.errstate(all="ignore"):  # a float64 pixel beyond float32 is infinity, as a response would be
+        pixels = request.pixels.astype(np.float32, copy=False)
     geometry = request.geometry
     padded = pad_image(pixels, geometry.pad, request.border, request.border_value)
     plan = plan_engine(request.kernels[0], geometry, request.method, channel_count(pixels.shape))

@@ -65,8 +65,8 @@ def mix_convolve(
     offsets = np.zeros(out_channels) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if offsets.shape != (out_channels,):
         raise ParameterError(f"`bias` must have one value per output channel ({out_channels}), got {offsets.size}")
-    if not np.all(np.isfinite(offsets)):
-        raise ParameterError("`bias` must hold finite numbers only")
+    if not np.all(np.isfinite(offsets)) or np.abs(offsets).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ParameterError("`bias` must hold finite numbers within float32's range only")
     planes = [np.ascontiguousarray(pixels[..., i]) for i in range(in_channels)]
     with np.errstate(all="ignore"):  # overflow is infinity, clipped by the mapping (see convolve)
         return _mix(planes, kernel, offsets, geometry)

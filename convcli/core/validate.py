@@ -51,6 +51,9 @@ def _finite_array(value: ArrayLike, name: str, ndim: int, layout: str = "") -> N
         raise ParameterError(f"`{name}` must be a non-empty {ndim}-D array{layout}, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ParameterError(f"`{name}` must hold finite numbers only (no NaN or infinity)")
+    if np.abs(array).max() > FLOAT32_MAX:
+        # Filtering runs in float32, where such a tap would be infinity.
+        raise ParameterError(f"`{name}` must hold numbers within float32's range (+-{FLOAT32_MAX:.2g})")
     return array
 
 
