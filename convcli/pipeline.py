@@ -112,7 +112,8 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
         responses = (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices)
         result = combine_responses(responses, kernel.combine, overwrite=True)
     if kernel.offset:
-        result += np.float32(kernel.offset)
+        with np.errstate(all="ignore"):  # beyond float32 is infinity, clipped by the output mapping
+            result += np.float32(kernel.offset)
     return result
 
 
