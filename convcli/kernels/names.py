@@ -7,11 +7,9 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from convcli.errors import KernelError
-
-_Value = TypeVar("_Value")
 
 
 def check_spec_text(spec: str) -> None:
