@@ -59,8 +59,10 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
       and its output channels twice (each channel, then all of them stacked);
 
     then the mapping to 8 bits: a float32 copy of the result and the result. All times 1.25 for
-    encoder buffers and scratch. A kernel that does not fit the image raises
-    :class:`~convcli.errors.ParameterError` here, before decoding.
+    encoder buffers and scratch. Each further frame of an animation (``header.frames``) adds its
+    decoded pixels and six copies of its result, all held until the frames are encoded. A kernel
+    that does not fit the image raises :class:`~convcli.errors.ParameterError` here, before
+    decoding.
 
     >>> from convcli.io import ImageHeader
     >>> from convcli.kernels import load_kernel
@@ -93,7 +95,14 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
         current, channels = geometry.out_shape, produced
     result = current[0] * current[1] * channels
     frame = decoded + max(step_peak, 5 * result + 4 * result)
-    return int(frame * _MEMORY_HEADROOM) + 2 * result * max(0, header.frames - 1)
+    # With --all-frames every frame is decoded before the first is filtered, and every result is
+    # kept until all are encoded together: per further frame, its pixels (float32 for 16-bit and
+    # float files) and its result six times (the array, Pillow's image of it, the writers' working
+    # copies, as APNG's difference images, and the encoded bytes).
+    deep = header.mode == "F" or header.mode.startswith("I")
+    input_frame = header.width * header.height * (1 if job.input.gray else header.channels) * (4 if deep else 1)
+    output_frame = result * (2 if job.output.depth == 16 else 1)
+    return int(frame * _MEMORY_HEADROOM) + (input_frame + 6 * output_frame) * max(0, header.frames - 1)
 
 
 def format_bytes(count: float) -> str:
