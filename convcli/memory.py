@@ -49,37 +49,60 @@ def available_memory() -> int | None:
 def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOptions | None = None) -> int:
     """Estimate the peak working memory, in bytes, of filtering an image with ``kernels``.
 
-    Per frame: 4 bytes a pixel for Pillow's decoded image, then float32 copies: the input, and
-    for the largest kernel step its padded input and two outputs (the running result and one
-    matrix's response); the 8-bit result; all times 1.25 for encoder buffers and scratch.
-    A kernel that does not fit the image raises :class:`~convcli.errors.ParameterError` here,
-    before decoding.
+    Per frame: 4 bytes a pixel for Pillow's decoded image, then the largest kernel step, each
+    at the channel count it actually has (a mixing kernel changes it: ``random:out=64`` makes
+    64 channels for the steps after it). A step holds its float32 input while it runs, and
+
+    * a plain kernel or set: the padded input and two outputs (the running result and one
+      matrix's response);
+    * a mixing kernel: a copy of the input planes, one padded plane and response at a time,
+      and its output channels twice (each channel, then all of them stacked);
+
+    then the mapping to 8 bits: a float32 copy of the result and the result. All times 1.25 for
+    encoder buffers and scratch. Each further frame of an animation (``header.frames``) adds its
+    decoded pixels and six copies of its result, all held until the frames are encoded. A kernel
+    that does not fit the image raises :class:`~convcli.errors.ParameterError` here, before
+    decoding.
 
     >>> from convcli.io import ImageHeader
     >>> from convcli.kernels import load_kernel
     >>> header = ImageHeader("x", "PNG", "L", 1000, 1000, 1)
     >>> round(estimate_memory(header, [load_kernel("box")]) / 1e6)
-    28
+    25
+    >>> wide = [load_kernel("random:out=64"), load_kernel("random:in=64,out=3")]
+    >>> round(estimate_memory(ImageHeader("x", "PNG", "RGB", 1000, 1000, 1), wide) / 1e6)
+    685
     """
     job = job or JobOptions()
     options = job.filter
     channels = 1 if job.input.gray else header.channels
-    height, width = header.height, header.width
-    sample = 4 * channels
-    decoded = 4 * width * height
-    current = (height, width)
-    float_input = height * width * sample
+    decoded = 4 * header.width * header.height
+    current = (header.height, header.width)
     step_peak = 0
     for kernel in kernels:
         geometry = resolve_geometry(current, kernel.shape, options.padding, options.stride, options.dilation)
         top, bottom, left, right = geometry.pad
-        padded = (current[0] + top + bottom) * (current[1] + left + right) * sample
-        out = geometry.out_shape[0] * geometry.out_shape[1] * sample
-        step_peak = max(step_peak, padded + 2 * out)
-        current = geometry.out_shape
-    final = current[0] * current[1] * channels * 2
-    frame = decoded + float_input + step_peak + final
-    return int(frame * _MEMORY_HEADROOM) + final * max(0, header.frames - 1)
+        padded_plane = (current[0] + top + bottom) * (current[1] + left + right) * 4
+        out_plane = geometry.out_shape[0] * geometry.out_shape[1] * 4
+        held = current[0] * current[1] * 4 * channels
+        if kernel.channels is not None:
+            produced = kernel.channels[1]
+            work = held + padded_plane + out_plane + 2 * out_plane * produced
+        else:
+            produced = channels
+            work = (padded_plane + 2 * out_plane) * channels
+        step_peak = max(step_peak, held + work)
+        current, channels = geometry.out_shape, produced
+    result = current[0] * current[1] * channels
+    frame = decoded + max(step_peak, 5 * result + 4 * result)
+    # With --all-frames every frame is decoded before the first is filtered, and every result is
+    # kept until all are encoded together: per further frame, its pixels (float32 for 16-bit and
+    # float files) and its result six times (the array, Pillow's image of it, the writers' working
+    # copies, as APNG's difference images, and the encoded bytes).
+    deep = header.mode == "F" or header.mode.startswith("I")
+    input_frame = header.width * header.height * (1 if job.input.gray else header.channels) * (4 if deep else 1)
+    output_frame = result * (2 if job.output.depth == 16 else 1)
+    return int(frame * _MEMORY_HEADROOM) + (input_frame + 6 * output_frame) * max(0, header.frames - 1)
 
 
 def format_bytes(count: float) -> str:

@@ -100,6 +100,26 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+# The largest float32: filtering runs in float32, so a value beyond it would become infinity.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def parse_float32(value: float) -> float:
+    """A finite number that float32 holds, as ``--scale``, ``--offset`` and ``--border-value`` need.
+
+    >>> parse_float32(2.5)
+    2.5
+    >>> parse_float32(1e300)
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: must be a finite number within float32's range (+-3.4e+38), got 1e+300
+    """
+    number = float(value)
+    if not abs(number) <= FLOAT32_MAX:
+        raise ParameterError(f"must be a finite number within float32's range (+-{FLOAT32_MAX:.2g}), got {number!r}")
+    return number
+
+
 def _parse_border(text: str) -> str:
     from convcli.core.border import resolve_border
 
@@ -205,7 +225,9 @@ class FilterOptions:
         "wrap (bc|abc), zero, constant (the border value).",
         parse=_parse_border, metavar="MODE",
     )
-    border_value: float = option(0.0, "Pixel value of the constant border, on the 0..255 scale.")
+    border_value: float = option(
+        0.0, "Pixel value of the constant border, on the 0..255 scale.", parse=parse_float32
+    )
     stride: PairSpec = option(
         1, "Step between output pixels: N or R,C.", kind=str, parse=parse_pair, cli_default="1", metavar="N|R,C"
     )
@@ -252,8 +274,10 @@ class OutputOptions:
         "polarities), normalize (stretch min..max to 0..255).",
         flags=("--output-mode", "-m"), choices=OUTPUT_MODE_CHOICES,
     )
-    scale: float = option(1.0, "Multiply the response before mapping.")
-    offset: float = option(0.0, "Add to the response before mapping (128 shows signed responses).")
+    scale: float = option(1.0, "Multiply the response before mapping.", parse=parse_float32)
+    offset: float = option(
+        0.0, "Add to the response before mapping (128 shows signed responses).", parse=parse_float32
+    )
     format: str | None = option(
         None, "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); otherwise from the suffix.",
         kind=str, parse=_parse_format, metavar="FMT",

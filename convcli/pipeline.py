@@ -112,7 +112,8 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
         responses = (convolve(pixels, matrix, **kwargs) for matrix in kernel.matrices)
         result = combine_responses(responses, kernel.combine, overwrite=True)
     if kernel.offset:
-        result += np.float32(kernel.offset)
+        with np.errstate(all="ignore"):  # beyond float32 is infinity, clipped by the output mapping
+            result += np.float32(kernel.offset)
     return result
 
 
@@ -151,7 +152,8 @@ def apply_kernels(
         opts = dataclasses.replace(options or FilterOptions(), **overrides)
     except TypeError as exc:
         raise ParameterError(f"unknown filter option: {exc}") from None
-    result = np.asarray(pixels, dtype=np.float32)
+    with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
+        result = np.asarray(pixels, dtype=np.float32)
     for kernel in _resolve(kernels):
         result = apply_kernel(result, kernel, opts)
     return result

@@ -128,7 +128,11 @@ def combine_responses(
     >>> combine_responses([np.float32([3.0]), np.float32([4.0])], "magnitude").tolist()
     [5.0]
     """
-    iterator = iter(responses)
+    with np.errstate(all="ignore"):  # squares beyond float32 are infinity, clipped by the mapping
+        return _combine(iter(responses), combine, overwrite)
+
+
+def _combine(iterator: Iterator[NDArray[np.float32]], combine: str, overwrite: bool) -> NDArray[np.float32]:
     first = next(iterator)
     if combine == "single":
         return first

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from convcli.core.validate import FLOAT32_MAX
 from convcli.errors import ParameterError
 
 OUTPUT_MODES: tuple[str, ...] = ("clip", "abs", "normalize")
@@ -42,10 +43,13 @@ def map_to_uint8(
     >>> map_to_uint8(np.array([-1.0, 0.0, 1.0]), "normalize")
     array([  0, 128, 255], dtype=uint8)
     """
-    y = _respond(values, mode, scale, offset, overwrite)
-    np.rint(y, out=y)
-    np.minimum(y, np.float32(255.0), out=y)
-    return y.astype(np.uint8)
+    # Responses beyond float32 are infinity and clip like any large value (NaN maps to 0):
+    # NumPy's warnings about them are not the user's business.
+    with np.errstate(all="ignore"):
+        y = _respond(values, mode, scale, offset, overwrite)
+        np.rint(y, out=y)
+        np.minimum(y, np.float32(255.0), out=y)
+        return y.astype(np.uint8)
 
 
 def map_to_uint16(
@@ -57,11 +61,12 @@ def map_to_uint16(
     >>> map_to_uint16(np.array([-1.0, 0.5, 255.0, 300.0])).tolist()
     [0, 128, 65535, 65535]
     """
-    y = _respond(values, mode, scale, offset, False)
-    np.multiply(y, np.float32(257.0), out=y)
-    np.rint(y, out=y)
-    np.minimum(y, np.float32(65535.0), out=y)
-    return y.astype(np.uint16)
+    with np.errstate(all="ignore"):  # as in map_to_uint8
+        y = _respond(values, mode, scale, offset, False)
+        np.multiply(y, np.float32(257.0), out=y)
+        np.rint(y, out=y)
+        np.minimum(y, np.float32(65535.0), out=y)
+        return y.astype(np.uint16)
 
 
 def _respond(
@@ -71,9 +76,13 @@ def _respond(
     if mode not in OUTPUT_MODES:
         raise ParameterError(f"`output_mode` must be one of {', '.join(OUTPUT_MODES)}, got {mode!r}")
     for name, number in (("scale", scale), ("offset", offset)):
-        if not np.isfinite(number):
-            raise ParameterError(f"`{name}` must be a finite number, got {number!r}")
+        if isinstance(number, (complex, np.complexfloating)) or not abs(float(number)) <= FLOAT32_MAX:
+            raise ParameterError(
+                f"`{name}` must be a finite number within float32's range (+-{FLOAT32_MAX:.2g}), got {number!r}"
+            )
     y = np.asarray(values)
+    if np.iscomplexobj(y):
+        raise ParameterError("`values` must be real, got complex numbers")
     writable = overwrite and y.dtype == np.float32 and y.flags.writeable
     if scale != 1.0:
         y = np.multiply(y, np.float32(scale), out=y if writable else None, dtype=np.float32)
@@ -87,6 +96,12 @@ def _respond(
         np.abs(y, out=y)
     elif mode == "normalize" and y.size:
         low, high = float(np.nanmin(y)), float(np.nanmax(y))
+        if not (np.isfinite(low) and np.isfinite(high)):
+            # Stretch the finite values; infinities land on 0 and 255 (NaN on 0).
+            finite = y[np.isfinite(y)]
+            low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+            if finite.size:
+                np.clip(y, np.float32(low), np.float32(high), out=y)
         if high > low:
             np.subtract(y, np.float32(low), out=y)
             np.multiply(y, np.float32(255.0 / (high - low)), out=y)

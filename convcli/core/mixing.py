@@ -60,12 +60,22 @@ def mix_convolve(
             f"(weights {out_channels}x{in_channels}x{kernel.shape[2]}x{kernel.shape[3]}), "
             f"but the image has {pixels.shape[2]}"
         )
+    if bias is not None and np.iscomplexobj(bias):
+        raise ParameterError("`bias` must be real, got complex numbers")
     offsets = np.zeros(out_channels) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if offsets.shape != (out_channels,):
         raise ParameterError(f"`bias` must have one value per output channel ({out_channels}), got {offsets.size}")
-    if not np.all(np.isfinite(offsets)):
-        raise ParameterError("`bias` must hold finite numbers only")
+    if not np.all(np.isfinite(offsets)) or np.abs(offsets).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ParameterError("`bias` must hold finite numbers within float32's range only")
     planes = [np.ascontiguousarray(pixels[..., i]) for i in range(in_channels)]
+    with np.errstate(all="ignore"):  # overflow is infinity, clipped by the mapping (see convolve)
+        return _mix(planes, kernel, offsets, geometry)
+
+
+def _mix(
+    planes: list[NDArray[Any]], kernel: NDArray[np.float64], offsets: NDArray[np.float64], geometry: dict[str, Any]
+) -> NDArray[np.float32]:
+    out_channels, in_channels = kernel.shape[:2]
     outputs = []
     for o in range(out_channels):
         total: NDArray[np.float32] | None = None

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
+import numpy as np
+
 from convcli.errors import ParameterError
 
 # Work is counted in the cost model's unit (passes over one float32 sample). Below this much
@@ -80,6 +82,7 @@ def run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: i
     by a worker propagate to the caller.
     """
     bands = band_count(threads, rows, work, align)
+    worker = _without_float_warnings(worker)
     if bands == 1:
         worker(0, rows)
         return
@@ -91,3 +94,19 @@ def run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: i
     finally:
         for future in futures:
             future.result()
+
+
+def _without_float_warnings(worker: BandWorker) -> BandWorker:
+    """``worker`` with NumPy's floating-point warnings off, in whichever thread runs it.
+
+    A float32 response beyond range becomes infinity, which the output mapping clips like any
+    large value; NumPy's "overflow encountered" warning would only leak to the user. NumPy's
+    error state belongs to a thread (a context), and pool threads do not inherit the caller's,
+    so each band sets it itself.
+    """
+
+    def run(r0: int, r1: int) -> None:
+        with np.errstate(all="ignore"):
+            worker(r0, r1)
+
+    return run

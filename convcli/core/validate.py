@@ -14,6 +14,9 @@ from convcli.core.border import resolve_border
 from convcli.core.engines import check_method
 from convcli.errors import ParameterError
 
+# Filtering runs in float32: a border value or a scale beyond this would become infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def check_image(image: ArrayLike) -> NDArray[Any]:
     """Validate an image array without converting its dtype.
@@ -34,7 +37,12 @@ def check_image(image: ArrayLike) -> NDArray[Any]:
 
 
 def _finite_array(value: ArrayLike, name: str, ndim: int, layout: str = "") -> NDArray[np.float64]:
-    """``value`` as a non-empty float64 array of ``ndim`` axes holding finite numbers only."""
+    """``value`` as a non-empty float64 array of ``ndim`` axes holding finite numbers only.
+
+    Complex numbers are refused, as for images: converting them would drop the imaginary part.
+    """
+    if np.iscomplexobj(value):
+        raise ParameterError(f"`{name}` must be real, got complex numbers")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -43,6 +51,9 @@ def _finite_array(value: ArrayLike, name: str, ndim: int, layout: str = "") -> N
         raise ParameterError(f"`{name}` must be a non-empty {ndim}-D array{layout}, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise ParameterError(f"`{name}` must hold finite numbers only (no NaN or infinity)")
+    if np.abs(array).max() > FLOAT32_MAX:
+        # Filtering runs in float32, where such a tap would be infinity.
+        raise ParameterError(f"`{name}` must hold numbers within float32's range (+-{FLOAT32_MAX:.2g})")
     return array
 
 
@@ -67,7 +78,12 @@ def check_filter_options(border: str, border_value: float, method: str) -> str:
     'edge'
     """
     mode = resolve_border(border)
-    if not np.isfinite(border_value):
-        raise ParameterError(f"`border_value` must be a finite number, got {border_value!r}")
+    real = (int, float, np.integer, np.floating)
+    if isinstance(border_value, (bool, np.bool_)) or not isinstance(border_value, real):
+        raise ParameterError(f"`border_value` must be a real number, got {border_value!r}")
+    if not abs(float(border_value)) <= FLOAT32_MAX:
+        raise ParameterError(
+            f"`border_value` must be a finite number within float32's range (+-{FLOAT32_MAX:.2g}), got {border_value!r}"
+        )
     check_method(method)
     return mode

@@ -9,10 +9,14 @@ upright by their EXIF orientation.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import struct
+import sys
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -34,10 +38,10 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 )
 
 from convcli.errors import ConvcliError, ImageError, LimitError
-from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, sniff
+from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, STDIO, sniff
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
 from convcli.io.png import check_png_chunks
-from convcli.io.stdio import describe, open_source
+from convcli.io.stdio import describe, open_source, read_upto, stdin_limit_error
 from convcli.options import DEFAULT_MAX_PIXELS
 
 # Importing the plugins of the formats convcli reads registers them, so Image.open(formats=...)
@@ -185,7 +189,7 @@ def _read(
 ) -> list[Picture] | list[ImageHeader]:
     if isinstance(source, (str, Path)):
         name = describe(source)
-        handle = open_source(source)
+        handle = _read_stdin(request) if str(source) == STDIO else open_source(source)
     else:
         name, handle = name or "<bytes>", source
     try:
@@ -194,25 +198,183 @@ def _read(
         handle.close()
 
 
+# Most frames convcli reads from one file. Each frame is a full filtering pass, and Pillow's
+# TIFF writer takes time quadratic in the page count (20,000 one-pixel pages: minutes).
+MAX_FRAMES = 1000
+# Standard input is held in memory (decoders seek), so it is read with a bound: 8 bytes a pixel
+# of --max-pixels (an uncompressed 16-bit RGBA frame) plus room for metadata.
+STDIN_BYTES_PER_PIXEL = 8
+STDIN_EXTRA_BYTES = 16 * 1024 * 1024
+# The first read of standard input, then each read four times larger: the header of every
+# format convcli reads is normally in the first few KiB, so the limits are checked early.
+_STDIN_FIRST_READ = 64 * 1024
+# Past this much data the header is no longer looked for early (the whole read will tell).
+_STDIN_PROBE_BYTES = 64 * 1024 * 1024
+
+
+def stdin_limit(max_pixels: int | None) -> int | None:
+    """The most bytes read from standard input for one image: 8 bytes a pixel of ``max_pixels``
+    plus 16 MiB; None (no bound) when there is no pixel limit.
+
+    >>> stdin_limit(1000)
+    16785216
+    """
+    return None if max_pixels is None else STDIN_BYTES_PER_PIXEL * max_pixels + STDIN_EXTRA_BYTES
+
+
+def _read_stdin(request: _Request) -> BinaryIO:
+    """Standard input in memory, with every check made as early as the bytes allow.
+
+    The first bytes must look like a format convcli reads; once the header can be read, its size
+    is checked against ``max_pixels`` and handed to ``before_decode`` (the memory limit); and no
+    more than :func:`stdin_limit` bytes are read. A hostile stream is refused without being read.
+    """
+    stream = sys.stdin.buffer
+    limit = stdin_limit(request.max_pixels)
+    data = read_upto(stream, 64)
+    _check_signature(data, "<stdin>", stream=True)
+    target = _STDIN_FIRST_READ
+    checked = False
+    while True:
+        want = target if limit is None else min(target, limit + 1)
+        chunk = read_upto(stream, want - len(data))
+        data += chunk
+        if limit is not None and len(data) > limit:
+            raise stdin_limit_error(limit)
+        if not checked and len(data) <= _STDIN_PROBE_BYTES:
+            checked = _check_early(data, request)
+        if len(data) < want:
+            break  # the end of the stream
+        target *= 4
+    return io.BytesIO(data)
+
+
+def _check_early(data: bytes, request: _Request) -> bool:
+    """Check the header in the first ``data`` of a stream; False while it cannot be read yet."""
+    header = _declared_header(data)
+    if header is None:
+        try:
+            with _pillow_limit(None), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
+                header = ImageHeader("<stdin>", image.format, image.mode, image.size[0], image.size[1], 1)
+        except Exception:
+            return False  # not all there yet, or damaged: decoding the whole stream will tell
+        if min(header.width, header.height) <= 0:
+            return False
+    _check_size((header.width, header.height), header.source, request.max_pixels)
+    if request.before_decode is not None and not request.header_only:
+        request.before_decode(header)
+    return True
+
+
+def _declared_header(data: bytes) -> ImageHeader | None:
+    """The size a PNG, GIF, BMP or JPEG stream declares, read from its first bytes alone.
+
+    Pillow's ``Image.open`` wants every chunk or marker up to the pixel data; these fields come
+    first, so a stream declaring a bomb is refused even when what follows is endless garbage.
+    The mode is what decoding gives (``L`` or ``RGB``) for the memory estimate, or ``L`` where
+    the first bytes do not tell (GIF and BMP palettes): this early check may only under-count,
+    and the exact one follows when the whole stream is read.
+    """
+    fmt = sniff(data, READ_SIGNATURES)
+    size: tuple[int, int, str] | None = None
+    if fmt == "PNG" and len(data) >= 26 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        size = (width, height, "L" if data[25] in (0, 4) else "RGB")
+    elif fmt == "GIF" and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        size = (width, height, "L")
+    elif fmt == "BMP" and len(data) >= 26 and struct.unpack("<I", data[14:18])[0] >= 40:
+        width, height = struct.unpack("<ii", data[18:26])
+        size = (abs(width), abs(height), "L")
+    elif fmt == "JPEG":
+        size = _jpeg_frame(data)
+    if size is None or min(size[:2]) <= 0:
+        return None  # an empty size is for the decoder to report
+    return ImageHeader("<stdin>", fmt, size[2], size[0], size[1], 1)
+
+
+# JPEG start-of-frame markers (C0-CF but DHT C4, JPG C8 and DAC CC), which carry the size.
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, str] | None:
+    """Width, height and mode from a JPEG's start-of-frame marker, if ``data`` reaches it."""
+    at = 2
+    while at + 9 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD9:  # markers without a length
+            at += 2
+            continue
+        length = struct.unpack(">H", data[at + 2 : at + 4])[0]
+        if marker in _JPEG_FRAMES:
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            components = data[at + 9] if at + 9 < len(data) else 3
+            return width, height, "L" if components == 1 else "RGB"
+        if marker == 0xDA or length < 2:
+            return None
+        at += 2 + length
+    return None
+
+
+# Leading bytes of the formats convcli reads that READ_SIGNATURES cannot list: WebP is
+# RIFF....WEBP, PPM is P and a digit; TGA has no signature and is told by its header fields.
+_PPM_KINDS = b"123456fF"
+_TGA_IMAGE_TYPES = (1, 2, 3, 9, 10, 11)
+
+
+def _could_be_image(head: bytes) -> bool:
+    """Whether the first bytes of a stream can start an image in a format convcli reads."""
+    if sniff(head, READ_SIGNATURES):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[:1] == b"P" and head[1:2] != b"" and head[1:2] in _PPM_KINDS:
+        return True
+    # TGA: colour-map type 0 or 1, a known image type, and a colour map exactly when the type needs one.
+    return (
+        len(head) >= 18 and head[1] in (0, 1) and head[2] in _TGA_IMAGE_TYPES and (head[1] == 1) == (head[2] in (1, 9))
+    )
+
+
+def _check_signature(head: bytes, name: str, *, stream: bool = False) -> str | None:
+    """Refuse an empty file and the formats convcli does not read, from the first bytes alone.
+
+    A file's other bytes are left to the decoders to judge; a ``stream`` (standard input) must
+    also start like a format convcli reads, so that an endless or foreign stream is not read.
+    Returns the format the bytes announce, if any.
+    """
+    if not head:
+        empty = "no data on standard input" if stream else "empty file (0 bytes), not an image"
+        raise ImageError(f"{name}: {empty}")
+    refused = sniff(head, REFUSED_SIGNATURES)
+    if refused:
+        raise ImageError(f"{name}: {refused} files are not read by convcli (it reads {', '.join(READ_FORMATS)})")
+    if stream and not _could_be_image(head):
+        raise ImageError(
+            f"{name}: not an image, or not in a format convcli reads ({', '.join(READ_FORMATS)}); "
+            "judged from the first bytes, the rest was not read"
+        )
+    return sniff(head, READ_SIGNATURES)
+
+
 def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
     try:
         head = handle.read(64)
         handle.seek(0)
     except OSError as exc:
         raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-    if not head:
-        raise ImageError(f"{name}: empty file (0 bytes), not an image")
-    refused = sniff(head, REFUSED_SIGNATURES)
-    if refused:
-        raise ImageError(f"{name}: {refused} files are not read by convcli (it reads {', '.join(READ_FORMATS)})")
-    expected = sniff(head, READ_SIGNATURES)
+    expected = _check_signature(head, name)
     if expected == "PNG" and not request.header_only:
         check_png_chunks(handle, name)
         handle.seek(0)
     max_pixels = request.max_pixels
-    _allow_pillow_size(max_pixels)
     try:
-        with warnings.catch_warnings():
+        with _pillow_limit(max_pixels), warnings.catch_warnings():
             # convcli applies its own limit (max_pixels) to every frame; Pillow's warning is noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             # Pillow warns about oddities of damaged files ("Corrupt EXIF data", "Truncated File
@@ -259,13 +421,58 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> Non
         )
 
 
-def _allow_pillow_size(max_pixels: int | None) -> None:
-    # Pillow refuses images above twice Image.MAX_IMAGE_PIXELS in Image.open and when seeking
-    # GIF frames or TIFF tiles. convcli's own check is the one that counts, so Pillow's global
-    # is only ever raised (never lowered) to let a larger --max-pixels through.
-    current = Image.MAX_IMAGE_PIXELS
-    if current is not None and (max_pixels is None or max_pixels >= 2 * current):
-        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels // 2 + 1
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    """Let images up to ``max_pixels`` through Pillow's own bomb check, for the duration only.
+
+    Pillow refuses images above twice ``Image.MAX_IMAGE_PIXELS`` in ``Image.open`` and when
+    seeking GIF frames or TIFF tiles. convcli's own check is the one that counts, so Pillow's
+    global is raised (never lowered) to let a larger --max-pixels through, and restored
+    afterwards: a program using convcli keeps Pillow's protection everywhere else. Pillow offers
+    no per-call limit, so this is its public global, set and put back.
+    """
+    global _pillow_readers, _pillow_saved
+    # Reads on several threads overlap: the first saves the value, each raises it as far as it
+    # needs, and the last one out puts the saved value back.
+    with _pillow_lock:
+        if _pillow_readers == 0:
+            _pillow_saved = Image.MAX_IMAGE_PIXELS
+        _pillow_readers += 1
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and (max_pixels is None or max_pixels >= 2 * current):
+            Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels // 2 + 1
+    try:
+        yield
+    finally:
+        with _pillow_lock:
+            _pillow_readers -= 1
+            if _pillow_readers == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_saved
+
+
+_pillow_lock = threading.Lock()
+_pillow_readers = 0
+_pillow_saved: int | None = None
+
+
+def _count_frames(image: Image.Image, limit: int) -> int:
+    """The frames of an image, counted up to ``limit + 1`` at most; no pixel is decoded.
+
+    TIFF pages are counted by seeking, which stops one past the limit (``n_frames`` would walk
+    every page first); APNG and WebP declare their count, and GIF's ``n_frames`` skips through
+    the frames without decoding them.
+    """
+    if image.format != "TIFF":
+        return min(int(getattr(image, "n_frames", 1) or 1), limit + 1)
+    count = 1
+    try:
+        while count <= limit:
+            image.seek(count)
+            count += 1
+    except EOFError:
+        pass
+    image.seek(0)
+    return count
 
 
 def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
@@ -274,15 +481,21 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
     # The bomb check: the header's size, before load() allocates anything.
     _check_size(image.size, name, max_pixels)
     fmt = image.format
-    count = int(getattr(image, "n_frames", 1) or 1)
+    count = _count_frames(image, MAX_FRAMES)
     header = ImageHeader(name, fmt, image.mode, image.size[0], image.size[1], count)
     if request.header_only:
         return [header]
+    if all_frames and count > MAX_FRAMES:
+        raise LimitError(
+            f"{name}: refused: more than {MAX_FRAMES:,} frames, the most convcli filters with --all-frames; "
+            "nothing was decoded (without --all-frames the first frame is filtered)"
+        )
     if request.before_decode is not None:
         request.before_decode(header if all_frames else ImageHeader(name, fmt, image.mode, *image.size, 1))
     if count > 1 and not all_frames:
+        shown = f"more than {MAX_FRAMES:,}" if count > MAX_FRAMES else f"{count}"
         warnings.warn(
-            f"{name}: has {count} frames; only the first is filtered (--all-frames filters every one)",
+            f"{name}: has {shown} frames; only the first is filtered (--all-frames filters every one)",
             ImageWarning,
             stacklevel=5,
         )

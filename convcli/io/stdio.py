@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from convcli.errors import ImageError
+from convcli.errors import ImageError, LimitError
 from convcli.io.formats import STDIO
+from convcli.readfile import NotRegularFileError, open_regular
 
 
 def describe(source: str | Path) -> str:
@@ -21,33 +22,71 @@ def describe(source: str | Path) -> str:
     return "<stdin>" if str(source) == STDIO else str(source)
 
 
-def open_source(source: str | Path) -> BinaryIO:
+def open_source(source: str | Path, *, limit: int | None = None) -> BinaryIO:
     """Open a file for reading, or take all of standard input for ``-``.
 
-    Standard input is read whole into memory, because decoders seek.
+    Only a regular file is opened: a FIFO, a device or a socket is refused before it is opened,
+    so nothing blocks and nothing endless is read (standard input is ``-``). Standard input is
+    read into memory, because decoders seek: at most ``limit`` bytes (None: no limit).
 
     Raises
     ------
     ImageError
-        Naming the file and the cause: missing, a folder, permission denied, empty stdin.
+        Naming the file and the cause: missing, a folder or other non-regular file, permission
+        denied, empty stdin; :class:`~convcli.errors.LimitError` for stdin beyond ``limit``.
     """
     if str(source) == STDIO:
-        data = sys.stdin.buffer.read()
-        if not data:
-            raise ImageError("<stdin>: no data on standard input")
-        return io.BytesIO(data)
+        return io.BytesIO(read_stdin(b"", limit))
     path = Path(source)
     try:
-        if path.is_dir():
-            raise ImageError(f"{path}: is a directory, not an image")
-        handle = path.open("rb")
+        return open_regular(path)
+    except NotRegularFileError as exc:
+        hint = "; to read a pipe, give - and redirect it to standard input" if exc.kind.startswith("a FIFO") else ""
+        raise ImageError(f"{path}: is {exc.kind}, not an image file{hint}") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"{path}: no such file") from exc
     except PermissionError as exc:
         raise ImageError(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot open: {exc.strerror or exc}") from exc
-    return handle
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ImageError(f"{path}: cannot open: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+def read_upto(stream: BinaryIO, count: int) -> bytes:
+    """Read ``count`` bytes, fewer only at the end of the stream (a pipe gives short reads)."""
+    chunks: list[bytes] = []
+    while count > 0:
+        chunk = stream.read(count)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_stdin(head: bytes, limit: int | None) -> bytes:
+    """``head`` (already read from standard input) and the rest of standard input, at most ``limit`` bytes.
+
+    Raises
+    ------
+    ImageError
+        No data at all; :class:`~convcli.errors.LimitError` when there is more than ``limit``.
+    """
+    stream = sys.stdin.buffer
+    rest = read_upto(stream, limit + 1 - len(head)) if limit is not None else stream.read()
+    data = head + rest
+    if not data:
+        raise ImageError("<stdin>: no data on standard input")
+    if limit is not None and len(data) > limit:
+        raise stdin_limit_error(limit)
+    return data
+
+
+def stdin_limit_error(limit: int) -> LimitError:
+    """The error for standard input longer than ``limit`` bytes."""
+    return LimitError(
+        f"<stdin>: refused: standard input holds more than {limit:,} bytes, the most read for one image "
+        "(8 bytes a pixel of --max-pixels, plus 16 MiB); stopped reading"
+    )
 
 
 def write_stdout(data: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -11,9 +12,20 @@ from typing import Any
 
 from convcli.errors import KernelError
 from convcli.kernels.families import FAMILIES
-from convcli.kernels.files import kernel_from_family, load_kernel_file
+from convcli.kernels.files import kernel_from_dict, kernel_from_family, load_kernel_file
 from convcli.kernels.kernel import Kernel
-from convcli.kernels.names import looks_like_path, parse_spec, unknown_name_message
+from convcli.kernels.names import (
+    check_spec_text,
+    find_name,
+    is_inline,
+    looks_like_path,
+    parse_inline,
+    parse_spec,
+    unknown_name_message,
+)
+
+# The name of a matrix typed on the command line, in messages and default output names.
+INLINE_NAME = "inline"
 
 KERNEL_PATH_ENV = "CONVCLI_KERNEL_PATH"
 
@@ -84,16 +96,25 @@ def iter_kernels(on_error: Callable[[str, KernelError], None] | None = None) -> 
 
 
 def load_kernel(spec: str | os.PathLike[str]) -> Kernel:
-    """Load a kernel by name (``sobel``), with parameters (``gaussian:sigma=2``), or from a file.
+    """Load a kernel by name (``sobel``), with parameters (``gaussian:sigma=2``), from a file, or
+    from a matrix typed inline (``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]`` or ``[-1 0 1; -2 0 2]``).
+
+    Names ignore case: ``SOBEL-X`` is ``sobel-x``.
 
     >>> load_kernel("sobel-x").matrix.tolist()
     [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
+    >>> load_kernel("[1, 2; 3, 4]").name, load_kernel("[1, 2; 3, 4]").matrix.tolist()
+    ('inline', [[1.0, 2.0], [3.0, 4.0]])
     """
     if isinstance(spec, os.PathLike):
         return load_kernel_file(Path(spec))
     if not isinstance(spec, str) or not spec.strip():
         raise KernelError(f"kernel name must be a non-empty string, got {spec!r}")
     spec = spec.strip()
+    if is_inline(spec):
+        check_spec_text(spec)
+        document = {"name": INLINE_NAME, "description": f"matrix typed inline: {spec}", "matrix": parse_inline(spec)}
+        return dataclasses.replace(kernel_from_dict(document, f"inline kernel {spec!r}"), source=INLINE_NAME)
     if looks_like_path(spec):
         return load_kernel_file(Path(spec))
     name, params = parse_spec(spec)
@@ -107,6 +128,11 @@ def load_named(name: str, params: Mapping[str, Any], spec: str, _seen: tuple[str
     around this one, so that members naming each other are reported as a cycle.
     """
     files = catalogue()
+    name = find_name(name, files) or find_name(name, FAMILIES) or name
+    canonical = name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+    if spec.casefold() == canonical.casefold():
+        # Spelled in another case: the kernel goes by its own name, in messages and output names.
+        spec = canonical
     if name in files:
         path = files[name]
         builtins = _builtin_files()

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from convcli.errors import KernelError
 from convcli.kernels import matrices
 from convcli.kernels.family import Built, Family, Param
-from convcli.kernels.kernel import MAX_CHANNELS, MAX_KERNEL_SIDE
+from convcli.kernels.kernel import MAX_CHANNELS, MAX_KERNEL_SIDE, MAX_KERNEL_TAPS
 
 Generator = Callable[..., NDArray[np.float64]]
 
@@ -34,10 +34,16 @@ def _radius(sigma: float, radius: int | None, size: int | None, family: str) -> 
         raise KernelError(f"{family}: give `radius` or `size`, not both")
     if size is not None:
         return _odd(size, family) // 2
-    if radius is not None:
-        return radius
-    # Three standard deviations hold 99.7% of a Gaussian's mass; at least 3x3.
-    return max(1, math.ceil(3 * sigma))
+    if radius is None:
+        # Three standard deviations hold 99.7% of a Gaussian's mass; at least 3x3.
+        radius = max(1, math.ceil(3 * sigma))
+        if 2 * radius + 1 > MAX_KERNEL_SIDE:
+            # Refused before any tap is drawn.
+            raise KernelError(
+                f"{family}: kernel would be {2 * radius + 1}x{2 * radius + 1} (radius ceil(3*sigma) = {radius}), "
+                f"larger than the {MAX_KERNEL_SIDE}-pixel limit per side; give a smaller sigma or a `radius`"
+            )
+    return radius
 
 
 def _sigma(default: float, name: str = "sigma") -> Param:
@@ -105,6 +111,13 @@ def _sobel(name: str, description: str, reference: str, axes: tuple[int, ...]) -
 
 def _random(**params: int) -> Built:
     # `in` is a Python keyword, so the parameters arrive as a mapping.
+    taps = params["out"] * params["in"] * params["size"] ** 2
+    if taps > MAX_KERNEL_TAPS:
+        # Checked before the weights are drawn: out=64,in=64,size=255 would be 2 GiB of float64.
+        raise KernelError(
+            f"random: out*in*size*size is {taps:,} taps, more than the limit of {MAX_KERNEL_TAPS:,}; "
+            "use fewer channels or a smaller size"
+        )
     weights, bias = matrices.random_weights(params["out"], params["in"], params["size"], params["seed"])
     return Built(weights=weights, bias=bias, bias_units="unit")
 

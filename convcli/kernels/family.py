@@ -9,6 +9,7 @@ are registered in :mod:`convcli.kernels.families`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,22 +56,26 @@ class Param:
                 value = float(value) if self.kind is float else _parse_int(value)
             except ValueError:
                 kind = "a number" if self.kind is float else "an integer"
-                raise KernelError(f"{where} must be {kind}, got {value!r}") from None
+                raise KernelError(f"{where} must be {kind}, got {_shown(value)}") from None
         if not isinstance(value, (int, float)):
-            raise KernelError(f"{where} must be a number, got {value!r}")
+            raise KernelError(f"{where} must be a number, got {_shown(value)}")
         number: int | float
         if self.kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise KernelError(f"{where} must be an integer, got {value!r}")
             number = int(value)
         else:
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                number = math.inf
             if not math.isfinite(number):
-                raise KernelError(f"{where} must be finite, got {number!r}")
+                raise KernelError(f"{where} must be finite, got {_shown(value)}")
         low_ok = number > self.minimum if self.exclusive_minimum else number >= self.minimum
         if not low_ok or number > self.maximum:
             low = "(" if self.exclusive_minimum else "["
-            raise KernelError(f"{where} must be in {low}{self.minimum:g}, {self.maximum:g}], got {number!r}")
+            high = f"{self.maximum:g}" if self.kind is float or self.maximum < 1e15 else str(int(self.maximum))
+            raise KernelError(f"{where} must be in {low}{self.minimum:g}, {high}], got {_shown(number)}")
         return number
 
     def describe_default(self, derived: Mapping[str, str]) -> str:
@@ -81,10 +86,23 @@ class Param:
 
 
 def _parse_int(text: str) -> int:
+    """An integer written out (exactly, however large: seeds need all 64 bits), or as a float
+    with no fraction (``5.0``, ``1e3``) below 2**53, where floats are still exact."""
+    text = text.strip()
+    if re.fullmatch(r"[+-]?\d{1,40}", text):
+        return int(text)
     number = float(text)
-    if not number.is_integer():
+    if not number.is_integer() or abs(number) >= 2**53:
         raise ValueError(text)
     return int(number)
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened: an integer of hundreds of digits, or a long string."""
+    if isinstance(value, int) and abs(value).bit_length() > 128:
+        return f"an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,9 +15,10 @@ from numpy.typing import NDArray
 
 from convcli.errors import KernelError
 from convcli.kernels.families import FAMILIES
-from convcli.kernels.kernel import BIAS_UNITS, DEFAULT_BIAS_UNITS, Kernel
-from convcli.kernels.names import parse_spec, unknown_name_message
+from convcli.kernels.kernel import BIAS_UNITS, DEFAULT_BIAS_UNITS, FLOAT32_MAX, MAX_SET_MATRICES, Kernel
+from convcli.kernels.names import find_name, parse_spec, unknown_name_message
 from convcli.kernels.values import parse_anchor, parse_bias, parse_matrix, parse_number, parse_string, parse_weights
+from convcli.readfile import NotRegularFileError, open_regular, read_bounded
 
 COMBINE_RULES: tuple[str, ...] = ("magnitude", "max", "sum")
 MAX_KERNEL_FILE_BYTES = 4 * 1024 * 1024
@@ -35,17 +38,24 @@ def load_kernel_file(
     spec: str | None = None,
     _seen: tuple[str, ...] = (),
 ) -> Kernel:
-    """Read and validate one kernel file; every problem is reported naming the file."""
+    """Read and validate one kernel file; every problem is reported naming the file.
+
+    Only a regular file is read (a FIFO or a device is refused before it is opened, so nothing
+    blocks), and never more than :data:`MAX_KERNEL_FILE_BYTES`, whatever ``stat`` reports.
+    """
     where = str(path)
+    text = ""
     try:
-        size = path.stat().st_size
-        if size > MAX_KERNEL_FILE_BYTES:
-            raise KernelError(
-                f"{where}: kernel file is {size} bytes, larger than the {MAX_KERNEL_FILE_BYTES}-byte limit"
-            )
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        with open_regular(path) as handle:
+            raw = read_bounded(handle, MAX_KERNEL_FILE_BYTES)
+        if len(raw) > MAX_KERNEL_FILE_BYTES:
+            raise KernelError(f"{where}: kernel file is larger than the {MAX_KERNEL_FILE_BYTES}-byte limit")
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise KernelError(f"{where}: no such kernel file") from None
+    except NotRegularFileError as exc:
+        raise KernelError(f"{where}: is {exc.kind}, not a kernel file") from None
     except IsADirectoryError:
         raise KernelError(f"{where}: is a directory, not a kernel file") from None
     except PermissionError:
@@ -56,9 +66,26 @@ def load_kernel_file(
         raise KernelError(f"{where}: not valid TOML: {exc}") from None
     except RecursionError:
         raise KernelError(f"{where}: not valid TOML: nested too deeply") from None
+    except ValueError as exc:
+        if not text:  # from the path itself: an embedded NUL byte
+            raise KernelError(f"{where}: cannot read: {exc}") from None
+        # tomllib converts integers with int(), which refuses thousands of digits.
+        raise KernelError(f"{where}: {_long_integer(text)}") from None
     except OSError as exc:
         raise KernelError(f"{where}: cannot read: {exc.strerror or exc}") from None
     return kernel_from_dict(data, where, params=params or {}, spec=spec, _seen=_seen)
+
+
+def _long_integer(text: str) -> str:
+    """Where the integer too long for Python's int() is: its line and, if any, the key it sets."""
+    found = re.search(r"[0-9_]{1000,}", text)
+    if found is None:
+        return "not valid TOML: a number cannot be read"
+    line_no = text.count("\n", 0, found.start()) + 1
+    line = text.splitlines()[line_no - 1] if text.splitlines() else ""
+    key = re.match(r"\s*([A-Za-z0-9_.\"-]+)\s*=", line)
+    named = f" (`{key.group(1)}`)" if key else ""
+    return f"line {line_no}{named}: an integer of {len(found.group())} digits, too large for any kernel value"
 
 
 def kernel_from_dict(
@@ -82,13 +109,13 @@ def kernel_from_dict(
     description = parse_string(data, "description", where, required=True)
     reference = parse_string(data, "reference", where, required=False)
     params = dict(params or {})
-    definer, combine = _layout(data, name, params, where)
     display = spec or name
+    definer, combine = _layout(data, display, params, where)
 
     if definer == "family":
-        family = data["family"]
-        if not isinstance(family, str) or family not in FAMILIES:
-            raise KernelError(f"{where}: " + unknown_name_message("family", str(family), list(FAMILIES)))
+        family = find_name(data["family"], FAMILIES) if isinstance(data["family"], str) else None
+        if family is None:
+            raise KernelError(f"{where}: " + unknown_name_message("family", str(data["family"]), list(FAMILIES)))
         file_params = data.get("params", {})
         if not isinstance(file_params, dict):
             raise KernelError(f"{where}: `params` must be a table of key = value")
@@ -100,6 +127,7 @@ def kernel_from_dict(
         value = data["matrices"]
         if not isinstance(value, list) or len(value) < 2:
             raise KernelError(f"{where}: `matrices` must be a list of at least two matrices")
+        _check_set_size(len(value), "matrices", where)
         matrices = tuple(parse_matrix(m, where, f"matrices[{i}]") for i, m in enumerate(value))
         kernel = Kernel(display, description, matrices, combine, source=where, reference=reference)
     elif definer == "weights":
@@ -118,11 +146,57 @@ def kernel_from_dict(
         extras["offset"] = parse_number(data["offset"], where, "`offset`")
     if "anchor" in data:
         extras["anchor"] = parse_anchor(data["anchor"], kernel.shape, where)
-    return dataclasses.replace(kernel, **extras) if extras else kernel
+    kernel = dataclasses.replace(kernel, **extras) if extras else kernel
+    check_response_range(kernel, where, definer)
+    return kernel
+
+
+def _check_set_size(count: int, key: str, where: str) -> None:
+    if count > MAX_SET_MATRICES:
+        raise KernelError(
+            f"{where}: `{key}` has {count} entries, more than the limit of {MAX_SET_MATRICES} in a kernel set"
+        )
+
+
+def check_response_range(kernel: Kernel, where: str, key: str = "matrix") -> None:
+    """Refuse a kernel whose taps or response on 0..255 pixels can overflow float32.
+
+    The worst response of a matrix is 255 times the sum of its absolute taps; a set combines
+    its matrices' responses (``magnitude`` squares them first), and ``offset`` and ``bias`` add to it.
+    """
+    if kernel.weights is not None:
+        responses = np.abs(kernel.weights).sum(axis=(1, 2, 3)) * 255.0
+        bias = kernel.bias_pixels
+        worst = float((responses + (np.abs(bias) if bias is not None else 0.0)).max())
+        taps = float(np.abs(kernel.weights).max())
+    else:
+        sums = [float(np.abs(m).sum()) * 255.0 for m in kernel.matrices]
+        taps = max(float(np.abs(m).max()) for m in kernel.matrices)
+        if kernel.combine == "magnitude":
+            # The squares are summed in float32 before the square root.
+            worst = sum(s * s for s in sums)
+        elif kernel.combine == "sum":
+            worst = sum(sums)
+        else:
+            worst = max(sums)
+    worst += abs(kernel.offset)
+    if not taps <= FLOAT32_MAX:
+        raise KernelError(
+            f"{where}: `{key}` has taps up to {taps:.3g} after scaling, beyond float32's range "
+            f"(+-{FLOAT32_MAX:.3g}) in which convcli filters"
+        )
+    if not worst <= FLOAT32_MAX:
+        raise KernelError(
+            f"{where}: `{key}` can give responses up to {worst:.3g} on 0..255 pixels, beyond float32's range "
+            f"(+-{FLOAT32_MAX:.3g}) in which convcli filters; use smaller taps, `scale` or `divisor`"
+        )
 
 
 def _layout(data: Mapping[str, Any], name: str, params: Mapping[str, Any], where: str) -> tuple[str, str]:
-    """The one key that defines the kernel, and its ``combine`` rule; refuses keys that belong with another."""
+    """The one key that defines the kernel, and its ``combine`` rule; refuses keys that belong with another.
+
+    ``name`` is the kernel as the user named it, for the message about parameters.
+    """
     definers = [key for key in _DEFINERS if key in data]
     if len(definers) != 1:
         found = ", ".join(f"`{k}`" for k in definers) or "none"
@@ -130,7 +204,12 @@ def _layout(data: Mapping[str, Any], name: str, params: Mapping[str, Any], where
         raise KernelError(f"{where}: needs exactly one of {wanted} (found {found})")
     definer = definers[0]
     if params and definer != "family":
-        raise KernelError(f"{where}: kernel {name!r} takes no parameters (got {', '.join(params)})")
+        # The spec the user wrote names the kernel; the file behind a name is no business of theirs.
+        base = name.partition(":")[0]
+        raise KernelError(
+            f"kernel {name!r}: {base!r} takes no parameters (got {', '.join(params)}); "
+            "parametric kernels are listed by `convcli kernels list` with kind `family`"
+        )
     if "params" in data and definer != "family":
         raise KernelError(f"{where}: `params` belongs with `family`")
     for key in ("bias", "bias_units"):
@@ -157,6 +236,7 @@ def _member_matrices(
 
     if not isinstance(members, list) or len(members) < 2 or not all(isinstance(m, str) for m in members):
         raise KernelError(f"{where}: `members` must be a list of at least two kernel names")
+    _check_set_size(len(members), "members", where)
     if name in _seen or len(_seen) > 8:
         raise KernelError(f"{where}: `members` refer back to {name!r} (a cycle)")
     matrices: list[NDArray[np.float64]] = []
@@ -250,6 +330,8 @@ def _apply_scaling(kernel: Kernel, data: Mapping[str, Any], where: str) -> Kerne
         if divisor == 0:
             raise KernelError(f"{where}: `divisor` must not be zero")
         factor /= divisor
+        if not math.isfinite(factor):
+            raise KernelError(f"{where}: `divisor` {divisor:g} is too small: dividing by it overflows")
         notes.append(f"divided by {divisor:g} (divisor)")
     matrices = kernel.matrices
     if "normalize" in data:

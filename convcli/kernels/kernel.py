@@ -15,6 +15,14 @@ from convcli.errors import KernelError
 MAX_KERNEL_SIDE = 255
 # Most input or output channels a mixing kernel may have.
 MAX_CHANNELS = 64
+# Most matrices in a set (`matrices` or `members`): compass sets have 8; each one is a full
+# filtering pass, so thousands of them turn a small file into minutes of work.
+MAX_SET_MATRICES = 256
+# Most taps a kernel may hold in all (every matrix, or out x in x kh x kw weights): checked from
+# a family's parameters before its taps are allocated. 64 x 64 channels of 31 x 31 fit.
+MAX_KERNEL_TAPS = 4 * 1024 * 1024
+# The filters compute in float32: a tap, or a response on 0..255 pixels, beyond this is infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Bias units of a mixing kernel: "unit" is PyTorch's scale (ToTensor maps 0..255 to 0..1), so a
 # bias copied from ``conv.bias`` is multiplied by 255 before it is added to 0..255 pixels.

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convcli.errors import KernelError
-from convcli.kernels.kernel import MAX_CHANNELS, MAX_KERNEL_SIDE
+from convcli.kernels.kernel import FLOAT32_MAX, MAX_CHANNELS, MAX_KERNEL_SIDE
 
 
 def parse_string(data: Mapping[str, Any], key: str, where: str, required: bool) -> str:
@@ -34,17 +34,36 @@ def parse_string(data: Mapping[str, Any], key: str, where: str, required: bool) 
 
 
 def parse_number(value: Any, where: str, what: str) -> float:
-    """``value`` as a finite float; ``what`` names it in the message (booleans are not numbers).
+    """``value`` as a finite float that float32 holds; ``what`` names it in the message.
+
+    Booleans are not numbers. The filters compute in float32, so a value beyond its range
+    (about 3.4e38) would turn into infinity: it is refused here, as are integers too long for
+    a float.
 
     >>> parse_number(3, "example", "`scale`")
     3.0
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise KernelError(f"{where}: {what} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
+        raise KernelError(f"{where}: {what} must be a number, got {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if isinstance(value, float) and not math.isfinite(number):
         raise KernelError(f"{where}: {what} must be finite, got {value!r}")
+    if not abs(number) <= FLOAT32_MAX:
+        raise KernelError(
+            f"{where}: {what} is {_short(value)}, beyond float32's range (+-{FLOAT32_MAX:.3g}) in which convcli filters"
+        )
     return number
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, an integer of hundreds of digits shortened to its digit count."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 128:
+        return f"an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_matrix(value: Any, where: str, key: str = "matrix") -> NDArray[np.float64]:
