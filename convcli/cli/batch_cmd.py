@@ -12,8 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli import error_line
-from convcli.cli.params import KernelOpt, QuietOpt, load_kernels, with_job_options
+from convcli.cli import error_line, printable
+from convcli.cli.params import (
+    KernelOpt,
+    QuietOpt,
+    load_kernels,
+    output_format,
+    warn_ignored_encoder_options,
+    with_job_options,
+)
 from convcli.errors import ExitCode, ParameterError
 from convcli.options import JobOptions
 
@@ -70,6 +77,7 @@ class _Feedback:
             self.progress.stop()
 
     def _line(self, text: str) -> None:
+        text = printable(text)  # file names and messages may hold control characters
         if self.progress is not None:
             self.progress.console.print(text, markup=False, highlight=False)
         else:
@@ -160,11 +168,13 @@ def batch(
 
     [bold]Examples[/bold]
 
-      convcli batch photos -k sobel -o edges                [dim]# photos/a.jpg -> edges/a-sobel.jpg[/dim]
+      convcli batch photos -k sobel -o edges    [dim]# a.jpg -> edges/a-sobel.jpg[/dim]
 
-      convcli batch photos -r --pattern '*.png' -k gaussian:sigma=2 -o out --name '{stem}.{ext}'
+      convcli batch photos -r --pattern '*.png' -k box -o out
 
-      find photos -name '*.jpg' -print0 | convcli batch --from - -0 -k sobel -o out --format png
+      convcli batch photos -k box -o out --name '{parent}-{stem}.{ext}'
+
+      find photos -print0 | convcli batch --from - -0 -k sobel -o out
 
       convcli batch photos -r -k sobel -o out --skip-existing --report run.json
     """
@@ -181,6 +191,7 @@ def batch(
     listed = _read_list(from_list, null) if from_list is not None else []
     files = discover(sources or [], recursive=recursive, pattern=pattern, exclude=[outdir], listed=listed)
     tasks = plan_batch(files, outdir, kernels, template=name, fmt=job.output.format)
+    warn_ignored_encoder_options(job, {output_format(task.destination, job) for task in tasks})
     if not tasks:
         if not quiet:
             sys.stderr.write("no input files found\n")
@@ -197,7 +208,7 @@ def batch(
         except BatchInterrupted as exc:
             result, interrupted = exc.report, True
     if not quiet:
-        sys.stderr.write(result.summary_line() + "\n")
+        sys.stderr.write(printable(result.summary_line()) + "\n")
     if report is not None:
         result.write_json(report)
     if interrupted:

@@ -10,33 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from convcli.errors import KernelError
+from convcli.kernel_dirs import KERNEL_PATH_ENV as KERNEL_PATH_ENV  # (as: re-exported)
+from convcli.kernel_dirs import builtin_dir as builtin_dir
+from convcli.kernel_dirs import user_dirs as user_dirs
 from convcli.kernels.families import FAMILIES
 from convcli.kernels.files import kernel_from_family, load_kernel_file
 from convcli.kernels.kernel import Kernel
 from convcli.kernels.names import looks_like_path, parse_spec, unknown_name_message
 
-KERNEL_PATH_ENV = "CONVCLI_KERNEL_PATH"
-
 
 class KernelWarning(UserWarning):
     """Something about a kernel the user should know, such as a user kernel shadowing a built-in."""
-
-
-def builtin_dir() -> Path:
-    """Where the built-in kernel files are: inside the installed package, or the checkout's ``kernels/``.
-
-    The wheel ships them as ``convcli/builtin_kernels`` (pyproject's ``force-include``); in a
-    checkout they are ``kernels/`` beside the ``convcli`` package, not this ``convcli/kernels``.
-    """
-    package = Path(__file__).resolve().parent.parent
-    packaged = package / "builtin_kernels"
-    return packaged if packaged.is_dir() else package.parent / "kernels"
-
-
-def user_dirs() -> list[Path]:
-    """Directories listed in ``CONVCLI_KERNEL_PATH`` (``os.pathsep``-separated), in order."""
-    value = os.environ.get(KERNEL_PATH_ENV, "")
-    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
 
 
 @cache
