@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -326,12 +328,25 @@ def test_completion_never_prints_a_traceback(convcli_exe: list[str], tmp_path: P
     assert b"convcli " not in result.stdout  # not the version, not the help
 
 
-def test_completion_scripts_and_install_options(convcli_exe: list[str]) -> None:
+def test_completion_scripts_and_install_options(convcli_exe: list[str], tmp_path: Path) -> None:
     assert b"--install-completion" in run(convcli_exe, "--help").stdout
-    for shell in ("bash", "zsh", "fish"):
+    for shell in ("zsh", "fish"):
         result = run(convcli_exe, env={"_CONVCLI_COMPLETE": f"source_{shell}"})
         assert result.returncode == 0, result.stderr
         assert b"_CONVCLI_COMPLETE" in result.stdout
+    if shutil.which("bash") is None or len(convcli_exe) != 1:
+        return
+    # The bash script, sourced into a real bash, completes a kernel name through the shell's own variables.
+    script = (
+        f'eval "$(_CONVCLI_COMPLETE=source_bash {shlex.quote(convcli_exe[0])})"\n'
+        "COMP_WORDS=(convcli apply x.png -k scharr-); COMP_CWORD=4\n"
+        f"_convcli_completion {shlex.quote(convcli_exe[0])}\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    result = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, timeout=60, check=False,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split() == ["scharr-x", "scharr-y"]
 
 
 # -- kernels show and list fit the terminal ---------------------------------------------------------
