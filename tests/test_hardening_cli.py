@@ -347,6 +347,13 @@ def test_completion_scripts_and_install_options(convcli_exe: list[str], tmp_path
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().split() == ["scharr-x", "scharr-y"]
+    # Installing into a home that cannot be written: one line, no traceback.
+    home = tmp_path / "home"
+    home.write_text("a file, not a folder")
+    result = subprocess.run(["bash", "--norc", "-c", f"{shlex.quote(convcli_exe[0])} --install-completion"],
+                            capture_output=True, timeout=60, check=False, env={**os.environ, "HOME": str(home)})
+    assert result.returncode == 1
+    assert b"Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
 
 
 # -- kernels show and list fit the terminal ---------------------------------------------------------

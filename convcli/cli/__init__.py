@@ -165,7 +165,8 @@ def usage_message(message: str, command: object = None) -> str:
     choices = re.search(r"must be one of (.*), got '([^']*)'$", text)
     if choices:
         words = [word.strip("' ") for word in choices.group(1).split(",")]
-        text = re.sub(r"must be one of .*, got", f"must be one of {', '.join(words)}, got", text)
+        listed = f"must be one of {', '.join(words)}, got"
+        text = re.sub(r"must be one of .*, got", lambda _: listed, text, count=1)
         close = difflib.get_close_matches(choices.group(2).lower(), words, n=3, cutoff=0.6)
         if close:
             text += f"; did you mean {', '.join(close)}?"
@@ -260,6 +261,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _silence_stdout()
                 return ExitCode.BROKEN_PIPE
             raise
+        except OSError as exc:
+            # --install-completion writes the shell's start-up files (Typer's installer), which
+            # may be read-only or missing; every other OSError is handled below.
+            if debug or "--install-completion" not in args or isinstance(exc, BrokenPipeError):
+                raise
+            error_line(f"cannot install shell completion: {exc.filename or 'HOME'}: {exc.strerror or exc}")
+            return ExitCode.FAILURE
         except command_line_error as exc:
             if debug:
                 raise
