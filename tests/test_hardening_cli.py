@@ -553,3 +553,19 @@ def test_kernel_descriptions_are_escaped(
     assert "\\x1b[2J" in _assert_escaped(out.encode())
     warning = _assert_escaped(err.encode())
     assert "broken\\x1b[5m" in warning and len(warning.splitlines()) == 1
+
+
+def test_kernels_export_keeps_names_on_one_comment_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import tomllib
+
+    folder = tmp_path / 'x\nname = "evil"\x1b[31m'
+    folder.mkdir()
+    (folder / "k.toml").write_text('name = "k"\ndescription = "d \\u001b[2J"\nmatrix = [[1, 2]]\n')
+    code, out, err = cli(monkeypatch, capsys, "kernels", "export", str(folder / "k.toml"))
+    assert code == 0, err
+    _assert_escaped(out.encode())
+    data = tomllib.loads(out)
+    assert data["name"] == "k" and data["matrix"] == [[1.0, 2.0]]
+    assert out.splitlines()[0].startswith("# Exported from k (source ") and "\\x1b[31m" in out.splitlines()[0]

@@ -168,7 +168,7 @@ def tap_format(values: NDArray[np.float64], columns: int, available: int) -> tup
     if peak == 0:
         return TapFormat(0, 0), columns
     top = math.floor(math.log10(peak))
-    integers = bool(np.all(values == np.round(values))) and peak < 1e6
+    integers = bool(np.all(values == np.round(values))) and peak < 1e9
     candidates = [TapFormat(0, 0)] if integers else []
     fallback: TapFormat | None = None
     for significant in (4, 3, 2):

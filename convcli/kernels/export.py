@@ -57,7 +57,10 @@ def export_toml(kernel: Kernel) -> str:
     origin = f"family {kernel.family}" if kernel.family else f"source {kernel.source}"
     if kernel.params:
         origin += ", " + ", ".join(f"{k}={v}" for k, v in kernel.params.items() if v is not None)
-    lines.append(f"# Exported from {kernel.name} ({origin}); the matrix is written out in full.")
+    comment = f"Exported from {kernel.name} ({origin}); the matrix is written out in full."
+    # A name or path may hold a newline or an escape sequence: written as escapes, the comment
+    # stays one line (no key can be slipped into the file) and prints safely on a terminal.
+    lines.append("# " + "".join(char if char.isprintable() else repr(char)[1:-1] for char in comment))
     lines.append(f"name = {_toml_string(kernel.name)}")
     lines.append(f"description = {_toml_string(kernel.description)}")
     if kernel.reference:
