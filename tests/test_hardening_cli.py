@@ -73,6 +73,7 @@ def one_error_line(result: subprocess.CompletedProcess[bytes], code: int) -> str
         (["apply", "missing.png", "-k", "sobel", "--debug"], ImageError),
         (["apply", "--debug", "missing.png", "-k", "sobel"], ImageError),
         (["kernels", "show", "no-such-kernel", "--debug"], KernelError),
+        (["kernels", "--debug", "show", "no-such-kernel"], KernelError),
         (["batch", "missing.png", "-k", "nope", "-o", "out", "--debug"], KernelError),
     ],
 )
@@ -154,7 +155,9 @@ def test_usage_lines_have_no_braces(
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["--padding", "sam"], ["--padding", "same", "valid", "full", "'sam'"]),
+        (["--padding", "sam"], ["--padding", "same", "valid", "full", "'sam'; did you mean same?"]),
+        (["--border", "reflct"], ["--border", "'reflct'; did you mean reflect?"]),
+        (["-m", "normalise"], ["--output-mode/-m", "'normalise'; did you mean normalize?"]),
         (["--border", "sam"], ["--border", "reflect", "constant", "'sam'"]),
         (["--output-mode", "foo"], ["--output-mode/-m", "must be one of clip, abs, normalize", "'foo'"]),
         (["-m", "Foo"], ["--output-mode/-m", "clip, abs, normalize"]),

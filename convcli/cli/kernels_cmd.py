@@ -28,7 +28,7 @@ kernels_app = typer.Typer(
 
 
 @kernels_app.callback()
-def kernels_group(ctx: typer.Context) -> None:
+def kernels_group(ctx: typer.Context, debug: DebugOpt = False) -> None:
     """List, inspect and export the kernels convcli knows."""
     show_help_without_command(ctx)
 
