@@ -565,10 +565,13 @@ def test_kernels_export_keeps_names_on_one_comment_line(
 
     folder = tmp_path / 'x\nname = "evil"\x1b[31m'
     folder.mkdir()
-    (folder / "k.toml").write_text('name = "k"\ndescription = "d \\u001b[2J"\nmatrix = [[1, 2]]\n')
+    (folder / "k.toml").write_text('name = "k"\ndescription = "d \\u001b[2J \\u009b1m \\u202e"\nmatrix = [[1, 2]]\n')
     code, out, err = cli(monkeypatch, capsys, "kernels", "export", str(folder / "k.toml"))
     assert code == 0, err
     _assert_escaped(out.encode())
+    for raw in ("\u009b", "\u202e"):
+        assert raw not in out
     data = tomllib.loads(out)
     assert data["name"] == "k" and data["matrix"] == [[1.0, 2.0]]
+    assert data["description"] == "d \x1b[2J \x9b1m \u202e"  # the same text, written as escapes
     assert out.splitlines()[0].startswith("# Exported from k (source ") and "\\x1b[31m" in out.splitlines()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,9 +25,15 @@ def is_separable(matrix: NDArray[np.float64]) -> tuple[bool, int]:
     return rank <= 1, rank
 
 
+# Characters TOML allows raw but a terminal acts on (C1 controls such as the one-character CSI,
+# DEL, line separators, bidirectional overrides); json.dumps leaves them raw with ensure_ascii=False.
+_TERMINAL_CONTROLS = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def _toml_string(text: str) -> str:
     # A JSON string is a valid TOML basic string: the same escapes, \uXXXX included.
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _TERMINAL_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
 
 
 def _toml_rows(matrix: NDArray[np.float64], indent: str) -> str:
