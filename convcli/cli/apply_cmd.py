@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from convcli.cli import error_line, printable
+from convcli.cli import error_line
 from convcli.cli.params import (
     KernelOpt,
     QuietOpt,
@@ -18,6 +18,7 @@ from convcli.cli.params import (
 )
 from convcli.errors import ExitCode, ParameterError
 from convcli.options import JobOptions
+from convcli.text import printable
 
 
 @with_job_options

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli import error_line, printable
+from convcli.cli import error_line
 from convcli.cli.params import (
     KernelOpt,
     QuietOpt,
@@ -23,6 +23,7 @@ from convcli.cli.params import (
 )
 from convcli.errors import ExitCode, ParameterError
 from convcli.options import JobOptions
+from convcli.text import printable
 
 if TYPE_CHECKING:
     from convcli.batch import Existing, FileStatus

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli import printable
 from convcli.cli.completion import complete_kernel
 from convcli.cli.params import Command, DebugOpt, show_help_without_command
+from convcli.text import printable
 
 if TYPE_CHECKING:
     import numpy as np

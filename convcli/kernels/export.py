@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 from numpy.typing import NDArray
 
 from convcli.core.separable import kernel_rank
 from convcli.kernels.kernel import Kernel
+from convcli.text import TERMINAL_CONTROLS, printable
 
 
 def is_separable(matrix: NDArray[np.float64]) -> tuple[bool, int]:
@@ -25,15 +25,11 @@ def is_separable(matrix: NDArray[np.float64]) -> tuple[bool, int]:
     return rank <= 1, rank
 
 
-# Characters TOML allows raw but a terminal acts on (C1 controls such as the one-character CSI,
-# DEL, line separators, bidirectional overrides); json.dumps leaves them raw with ensure_ascii=False.
-_TERMINAL_CONTROLS = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
 def _toml_string(text: str) -> str:
-    # A JSON string is a valid TOML basic string: the same escapes, \uXXXX included.
+    # A JSON string is a valid TOML basic string: the same escapes, \uXXXX included. JSON leaves
+    # raw what TOML allows but a terminal acts on (C1 controls, direction overrides): escape those too.
     quoted = json.dumps(text, ensure_ascii=False)
-    return _TERMINAL_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
+    return TERMINAL_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
 
 
 def _toml_rows(matrix: NDArray[np.float64], indent: str) -> str:
@@ -67,7 +63,7 @@ def export_toml(kernel: Kernel) -> str:
     comment = f"Exported from {kernel.name} ({origin}); the matrix is written out in full."
     # A name or path may hold a newline or an escape sequence: written as escapes, the comment
     # stays one line (no key can be slipped into the file) and prints safely on a terminal.
-    lines.append("# " + "".join(char if char.isprintable() else repr(char)[1:-1] for char in comment))
+    lines.append("# " + printable(comment))
     lines.append(f"name = {_toml_string(kernel.name)}")
     lines.append(f"description = {_toml_string(kernel.description)}")
     if kernel.reference:
