@@ -100,7 +100,8 @@ def _cli_option(item: dataclasses.Field[Any], panel: str) -> _CliOption:
     info = typer.Option(
         *flags,
         help=spec.help,
-        metavar=spec.metavar,
+        # Typer would show an integer with limits as "<int range>"; N reads better beside [1<=x<=100].
+        metavar=spec.metavar or ("N" if kind in (int, int | None) else None),
         envvar=spec.envvar,
         min=spec.minimum,
         max=spec.maximum,
