@@ -110,7 +110,7 @@ def list_kernels(
     table.add_column("kind", overflow="fold")
     table.add_column("description", overflow="fold")
     for k in kernels:
-        table.add_row(Text(printable(k.name)), f"{k.shape[0]}x{k.shape[1]}", Text(_kind_label(k)),
+        table.add_row(Text(printable(k.name)), f"{k.shape[0]}x{k.shape[1]}", Text(printable(_kind_label(k))),
                       Text(printable(k.description)))
     Console().print(table)
 
