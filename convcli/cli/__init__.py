@@ -2,7 +2,10 @@
 
 :func:`main` owns error handling: it runs the Typer app without Click's standalone mode and
 turns every expected error into one line on stderr and an exit code (see
-:class:`convcli.errors.ExitCode`); ``--debug`` shows the traceback instead.
+:class:`convcli.errors.ExitCode`); ``--debug`` (before or after the command) shows the traceback
+instead. Click's usage errors are reworded in the same style (:func:`usage_message`), every line
+goes through :func:`convcli.text.printable`, and shell completion requests are answered by
+:func:`_complete`, which never prints a traceback.
 """
 
 from __future__ import annotations
