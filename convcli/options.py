@@ -18,6 +18,7 @@ This module imports the standard library only: ``convcli --help`` reads it.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import textwrap
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ DEFAULT_JPEG_QUALITY = 92
 DEFAULT_PNG_COMPRESS_LEVEL = 1
 OUTPUT_DEPTHS: tuple[int, ...] = (8, 16)
 OUTPUT_MODE_CHOICES: tuple[str, ...] = ("clip", "abs", "normalize")
+PADDING_WORDS: tuple[str, ...] = ("same", "valid", "full")
 MAX_MEMORY_ENV = "CONVCLI_MAX_MEMORY"
 MAX_PIXELS_ENV = "CONVCLI_MAX_PIXELS"
 
@@ -58,8 +60,12 @@ def parse_padding(text: str) -> PaddingSpec:
     ((2, 1), 'same')
     """
     word = text.strip().lower()
-    if word in ("same", "valid", "full"):
+    if word in PADDING_WORDS:
         return word
+    if re.fullmatch(r"[a-z_-]+", word):
+        close = difflib.get_close_matches(word, PADDING_WORDS, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ParameterError(f"must be {', '.join(PADDING_WORDS)}, N, R,C or T,B,L,R, got {text!r}{hint}")
     values = _ints(text)
     if len(values) not in (1, 2, 4):
         raise ParameterError(f"give 1, 2 or 4 numbers, got {len(values)} in {text!r}")

@@ -124,14 +124,39 @@ def _apply_mixing(pixels: ArrayLike, kernel: Kernel, kwargs: dict[str, Any]) -> 
     wanted, produced = kernel.channels
     if channels != wanted:
         have = "a gray image (1 channel)" if channels == 1 else f"an image with {channels} channels"
-        hint = "; drop --gray" if channels == 1 and wanted == 3 else ""
-        raise ParameterError(
-            f"kernel {kernel.name!r} mixes {wanted} input channel{'s' if wanted != 1 else ''} "
-            f"into {produced}, but got {have}{hint}"
-        )
+        raise ParameterError(f"{_mixes(kernel, wanted, produced)}, but got {have}")
     assert kernel.weights is not None
     result = mix_convolve(array, kernel.weights, kernel.bias_pixels, **kwargs)
     return result[..., 0] if produced == 1 else result
+
+
+def _mixes(kernel: Kernel, wanted: int, produced: int) -> str:
+    return f"kernel {kernel.name!r} mixes {wanted} input channel{'s' if wanted != 1 else ''} into {produced}"
+
+
+def _check_channels(header: ImageHeader, kernels: Sequence[Kernel], gray: bool) -> None:
+    """Refuse, before decoding, a mixing kernel given the wrong number of channels, saying why they differ.
+
+    The hint names what the user did: ``--gray`` made a colour file gray, or the file itself is
+    gray, or a colour file needs ``--gray``, or an earlier kernel changed the channels.
+    """
+    channels, cause = (1, "--gray") if gray and header.channels != 1 else (header.channels, "file")
+    for kernel in kernels:
+        if kernel.channels is None:
+            continue
+        wanted, produced = kernel.channels
+        if channels != wanted:
+            if cause == "--gray":
+                why = "--gray made the image gray (1 channel)"
+                why += "; drop --gray" if header.channels == wanted else ""
+            elif cause == "file":
+                kind = "a gray image (1 channel)" if channels == 1 else f"a colour image ({channels} channels)"
+                why = f"{header.source} is {kind}"
+                why += "; add --gray" if wanted == 1 else ""
+            else:
+                why = f"kernel {cause!r} before it leaves {channels} channel{'s' if channels != 1 else ''}"
+            raise ParameterError(f"{_mixes(kernel, wanted, produced)}, but {why}")
+        channels, cause = produced, kernel.name
 
 
 def apply_kernels(
@@ -301,6 +326,7 @@ def filter_file(
             check_output_capability(fmt, frames=True)
         if output.depth == 16 and header.channels == 3 and not job.input.gray:
             raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
+        _check_channels(header, resolved, job.input.gray)
         check_memory(header, resolved, job)
 
     start = time.perf_counter()

@@ -114,7 +114,7 @@ def test_mixing_kernel_changes_channels(convcli_exe: list[str], tmp_path: Path, 
     assert Image.open(out).mode == "L"
     gray = run(convcli_exe, "apply", str(picture), "--gray", "-k", "rgb-luma-edges", "-o", str(out))
     assert gray.returncode == 2
-    assert "mixes 3 input channels into 1, but got a gray image" in gray.stderr
+    assert "mixes 3 input channels into 1, but --gray made the image gray (1 channel); drop --gray" in gray.stderr
     many = run(convcli_exe, "apply", str(picture), "-k", "random:out=5", "-o", str(tmp_path / "five.png"))
     assert many.returncode == 2 and "leave 5 channels" in many.stderr
 

@@ -132,7 +132,7 @@ def test_bad_values_name_the_flag_on_both_commands(
     assert main([command, str(SAMPLES / "camera.png"), "-k", "box", "-o", str(out), option, value]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
-    assert f"Invalid value for {option}: {message}" in lines[0]
+    assert f"invalid value for {option}: {message}" in lines[0]
     assert not out.exists()
 
 

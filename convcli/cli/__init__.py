@@ -2,13 +2,18 @@
 
 :func:`main` owns error handling: it runs the Typer app without Click's standalone mode and
 turns every expected error into one line on stderr and an exit code (see
-:class:`convcli.errors.ExitCode`); ``--debug`` shows the traceback instead.
+:class:`convcli.errors.ExitCode`); ``--debug`` (before or after the command) shows the traceback
+instead. Click's usage errors are reworded in the same style (:func:`usage_message`), every line
+goes through :func:`convcli.text.printable`, and shell completion requests are answered by
+:func:`_complete`, which never prints a traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import re
 import signal
 import sys
 import warnings
@@ -18,14 +23,23 @@ from typing import Protocol, TextIO, cast
 
 from convcli import __version__
 from convcli.errors import ConvcliError, ExitCode
+from convcli.text import printable
 
 PROG = "convcli"
-
+# The variable that asks for shell completion instead of a run (Typer's _PROG_COMPLETE).
+COMPLETE_VAR = "_CONVCLI_COMPLETE"
 
 def error_line(message: str) -> None:
     """Print one error line on stderr."""
-    message = " ".join(str(message).split())
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.write(f"{PROG}: error: {printable(str(message).strip())}\n")
+    sys.stderr.flush()
+
+
+def warning_line(message: str) -> None:
+    """Print one warning line on stderr, unless ``--quiet``."""
+    if _quiet:
+        return
+    sys.stderr.write(f"{PROG}: warning: {printable(str(message).strip())}\n")
     sys.stderr.flush()
 
 
@@ -47,10 +61,7 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    if _quiet:
-        return
-    text = " ".join(str(message).split())
-    sys.stderr.write(f"{PROG}: warning: {text}\n")
+    warning_line(str(message))
 
 
 class _CommandLineError(Protocol):
@@ -74,6 +85,96 @@ def _command_line_error() -> type[Exception]:
     from click import ClickException  # type: ignore[import-not-found, unused-ignore]  # typer < 0.26
 
     return cast("type[Exception]", ClickException)
+
+
+# Click's messages for a bad command line, rewritten in the words of convcli's own errors: lower
+# case, no closing full stop, options as --long/-s, "must be ..., got VALUE". A message no rule
+# matches (another Click release) is still printed, only without its full stop.
+_OPTION_HINT = re.compile(r"'(-[^' ]+)'((?: / '-[^' ]+')*)")
+_USAGE_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"^Missing (argument|option|parameter) '([^']+)'\.?", r"missing \1 \2"),
+        (r"^Missing (argument|option|parameter) ", r"missing \1 "),
+        (r"^No such option: (\S+) \(Possible options: ([^)]*)\)", r"no such option \1; did you mean \2?"),
+        (r"^No such option: (\S+)", r"no such option \1"),
+        (r"^No such command '([^']*)'.*$", r"no such command '\1'"),
+        (r"^Option (\S+) requires an argument\.?", r"option \1 needs a value"),
+        (r"^Option (\S+) requires (\d+) arguments\.?", r"option \1 needs \2 values"),
+        (r"^Option (\S+) does not take a value\.?", r"option \1 takes no value"),
+        (r"^Got unexpected extra argument(?:s|\(s\))? \(([^ ]*)\)$", r"unexpected extra argument \1"),
+        (r"^Got unexpected extra argument(?:s|\(s\))? \((.*)\)$", r"unexpected extra arguments \1"),
+        (r"^Invalid value for ", "invalid value for "),
+        (r"('[^']*') is not a valid (?:int|integer)(?: range)?\.?$", r"\1 is not a whole number"),
+        (r"('[^']*') is not a valid float(?: range)?\.?$", r"\1 is not a number"),
+        (r"(\S+) is not in the range (\S+)<=x<=(\S+?)\.?$", r"must be from \2 to \3, got \1"),
+        (r"(\S+) is not in the range x>=(\S+?)\.?$", r"must be at least \2, got \1"),
+        (r"(\S+) is not in the range x<=(\S+?)\.?$", r"must be at most \2, got \1"),
+        (r"('[^']*') is not one of (.*?)\.?$", r"must be one of \2, got \1"),
+    )
+)
+
+
+def _join_hint(match: re.Match[str]) -> str:
+    return "/".join(re.findall(r"'(-[^' ]+)'", match.group()))
+
+
+def _command_names(command: object) -> list[str]:
+    """The subcommands of a group (Click's public ``Group.commands``), for suggestions."""
+    return sorted(getattr(command, "commands", None) or {})
+
+
+def usage_message(message: str, command: object = None) -> str:
+    """A Click usage error's message in convcli's one-line style.
+
+    ``command`` is the group an unknown command was looked up in, for a suggestion.
+
+    >>> usage_message("Invalid value for '--output-mode' / '-m': 'x' is not one of 'clip', 'abs'.")
+    "invalid value for --output-mode/-m: must be one of clip, abs, got 'x'"
+    """
+    text = " ".join(message.split())
+    text = _OPTION_HINT.sub(_join_hint, text)
+    for pattern, replacement in _USAGE_REWRITES:
+        text = pattern.sub(replacement, text)
+    choices = re.search(r"must be one of (.*), got '([^']*)'$", text)
+    if choices:
+        words = [word.strip("' ") for word in choices.group(1).split(",")]
+        listed = f"must be one of {', '.join(words)}, got"
+        text = re.sub(r"must be one of .*, got", lambda _: listed, text, count=1)
+        close = difflib.get_close_matches(choices.group(2).lower(), words, n=3, cutoff=0.6)
+        if close:
+            text += f"; did you mean {', '.join(close)}?"
+    unknown = re.match(r"no such command '([^']*)'$", text)
+    if unknown and _command_names(command):
+        names = _command_names(command)
+        close = difflib.get_close_matches(unknown.group(1), names, n=3, cutoff=0.5)
+        text += f"; did you mean {', '.join(close)}?" if close else f"; the commands are {', '.join(names)}"
+    text = text.rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2].istitle() else text
+
+
+def _command_path(root: object, args: Sequence[str], ctx: object) -> str:
+    """The command a usage error is about: its context's, or the one the arguments name."""
+    path = getattr(ctx, "command_path", None)
+    if isinstance(path, str) and path:
+        return path
+    names, command = [PROG], root
+    for arg in args:
+        if arg == "--":
+            break
+        commands = getattr(command, "commands", None) or {}
+        if arg in commands:
+            names.append(arg)
+            command = commands[arg]
+        elif not arg.startswith("-"):
+            break
+    return " ".join(names)
+
+
+def debug_requested(args: Sequence[str]) -> bool:
+    """``--debug`` anywhere before ``--`` (before or after the command), or ``CONVCLI_DEBUG=1``."""
+    before_end = args[: args.index("--")] if "--" in args else args
+    return "--debug" in before_end or os.environ.get("CONVCLI_DEBUG") == "1"
 
 
 def _silence_stdout() -> None:
@@ -104,16 +205,19 @@ def _install_sigterm() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args in (["--version"], ["-V"]):  # answered before importing Typer, for fast scripts
+    completing = bool(os.environ.get(COMPLETE_VAR))
+    if args in (["--version"], ["-V"]) and not completing:  # answered before importing Typer, for fast scripts
         sys.stdout.write(f"{PROG} {__version__}\n")
         return ExitCode.OK
-    debug = "--debug" in args or os.environ.get("CONVCLI_DEBUG") == "1"
+    debug = debug_requested(args)
     set_quiet(False)  # until a command's --quiet says otherwise
     warnings.showwarning = _show_warning
     if not debug:
         # Pillow logs some refusals (logger.error) just before raising; with no handler, logging's
         # last resort would print them as a second stderr line beside convcli's one error line.
         logging.getLogger("PIL").addHandler(logging.NullHandler())
+    if completing:
+        return _complete(args, debug)
     _install_sigterm()
     try:
         from typer.main import get_command
@@ -131,13 +235,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _silence_stdout()
                 return ExitCode.BROKEN_PIPE
             raise
+        except OSError as exc:
+            # --install-completion writes the shell's start-up files (Typer's installer), which
+            # may be read-only or missing; every other OSError is handled below.
+            if debug or "--install-completion" not in args or isinstance(exc, BrokenPipeError):
+                raise
+            error_line(f"cannot install shell completion: {exc.filename or 'HOME'}: {exc.strerror or exc}")
+            return ExitCode.FAILURE
         except command_line_error as exc:
             if debug:
                 raise
             ctx = getattr(exc, "ctx", None)
             status = int(getattr(exc, "exit_code", 1))
-            hint = f" (see '{ctx.command_path} --help')" if status == ExitCode.USAGE and ctx is not None else ""
-            error_line(f"{cast(_CommandLineError, exc).format_message()}{hint}")
+            group = getattr(ctx, "command", None)
+            message = usage_message(cast(_CommandLineError, exc).format_message(), group)
+            hint = f" (see '{_command_path(command, args, ctx)} --help')" if status == ExitCode.USAGE else ""
+            error_line(f"{message}{hint}")
             return status
         code = result if isinstance(result, int) else ExitCode.OK
         return int(code)
@@ -165,3 +278,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error_line("input nested too deeply to process")
         return ExitCode.USAGE
+
+
+def _complete(args: Sequence[str], debug: bool) -> int:
+    """Answer the shell's completion request: candidates on stdout, never a traceback.
+
+    Typer reads the request from the environment (``_CONVCLI_COMPLETE``, ``COMP_WORDS``...), prints
+    the candidates and exits. Completion runs on every Tab press, so a failure prints nothing
+    (the shell then offers file names) rather than a traceback over the user's command line.
+    """
+    try:
+        from typer.main import get_command
+
+        from convcli.cli.app import app
+
+        get_command(app).main(args=list(args), prog_name=PROG, complete_var=COMPLETE_VAR, standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else ExitCode.FAILURE
+    except Exception:
+        if debug:
+            raise
+        return ExitCode.FAILURE
+    return ExitCode.OK

@@ -8,9 +8,17 @@ from typing import Annotated
 import typer
 
 from convcli.cli import error_line
-from convcli.cli.params import KernelOpt, QuietOpt, load_kernels, with_job_options
+from convcli.cli.params import (
+    KernelOpt,
+    QuietOpt,
+    load_kernels,
+    output_format,
+    warn_ignored_encoder_options,
+    with_job_options,
+)
 from convcli.errors import ExitCode, ParameterError
 from convcli.options import JobOptions
+from convcli.text import printable
 
 
 @with_job_options
@@ -44,14 +52,16 @@ def apply(
 
       convcli apply photo.jpg -k sobel-x -m normalize --gray -o gx.png
 
-      cat a.png | convcli apply - -k gaussian -o - | convcli apply - -k sobel -o edges.png
+      cat a.png | convcli apply - -k gaussian | convcli apply - -k sobel > edges.png
     """
-    from convcli.pipeline import filter_file
+    from convcli.pipeline import default_output_path, filter_file
 
     kernels = load_kernels(kernel)
     destination = output if output is not None else ("-" if input == "-" else None)
     if destination == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
+    planned = destination or (input if in_place else default_output_path(input, kernels, job.output.format))
+    warn_ignored_encoder_options(job, [output_format(planned, job)])
     try:
         result = filter_file(input, destination, kernels, job, in_place=in_place)
     except KeyboardInterrupt:
@@ -59,4 +69,4 @@ def apply(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if not quiet and result.destination != "<stdout>":
         shape = "x".join(str(n) for n in result.output_shape[1::-1])
-        sys.stderr.write(f"wrote {result.destination} ({shape}, {result.seconds:.2f} s)\n")
+        sys.stderr.write(f"wrote {printable(result.destination)} ({shape}, {result.seconds:.2f} s)\n")

@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from convcli.cli import error_line
-from convcli.cli.params import KernelOpt, QuietOpt, load_kernels, with_job_options
+from convcli.cli.params import (
+    KernelOpt,
+    QuietOpt,
+    load_kernels,
+    output_format,
+    warn_ignored_encoder_options,
+    with_job_options,
+)
 from convcli.errors import ExitCode, ParameterError
 from convcli.options import JobOptions
+from convcli.text import printable
 
 if TYPE_CHECKING:
     from convcli.batch import Existing, FileStatus
@@ -71,6 +79,7 @@ class _Feedback:
             self.progress.stop()
 
     def _line(self, text: str) -> None:
+        text = printable(text)  # file names and messages may hold control characters
         if self.progress is not None:
             self.progress.console.print(text, markup=False, highlight=False)
         else:
@@ -166,11 +175,13 @@ def batch(
 
     [bold]Examples[/bold]
 
-      convcli batch photos -k sobel -o edges                [dim]# photos/a.jpg -> edges/a-sobel.jpg[/dim]
+      convcli batch photos -k sobel -o edges    [dim]# a.jpg -> edges/a-sobel.jpg[/dim]
 
-      convcli batch photos -r --pattern '*.png' -k gaussian:sigma=2 -o out --name '{stem}.{ext}'
+      convcli batch photos -r --pattern '*.png' -k box -o out
 
-      find photos -name '*.jpg' -print0 | convcli batch --from - -0 -k sobel -o out --format png
+      convcli batch photos -k box -o out --name '{parent}-{stem}.{ext}'
+
+      find photos -print0 | convcli batch --from - -0 -k sobel -o out
 
       convcli batch photos -r -k sobel -o out --skip-existing --report run.json
     """
@@ -194,6 +205,7 @@ def batch(
         listing = [from_list] if from_list is not None and from_list != "-" else []
         inputs = [*(str(t.source) for t in tasks), *listing, *kernel_files]
         check_report_path(report, inputs=inputs, outputs=[t.destination for t in tasks])
+    warn_ignored_encoder_options(job, {output_format(task.destination, job) for task in tasks})
     if not tasks:
         if not quiet:
             sys.stderr.write("no input files found\n")
@@ -210,7 +222,7 @@ def batch(
         except BatchInterrupted as exc:
             result, interrupted = exc.report, True
     if not quiet:
-        sys.stderr.write(result.summary_line() + "\n")
+        sys.stderr.write(printable(result.summary_line()) + "\n")
     if report is not None:
         result.write_json(report)
     if interrupted:

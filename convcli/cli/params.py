@@ -11,13 +11,16 @@ import dataclasses
 import functools
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
+from typer.core import TyperCommand
 
-from convcli.errors import ParameterError
+from convcli.cli.completion import complete_kernel
+from convcli.errors import ConvcliError, ParameterError
 from convcli.options import OPTION_GROUPS, JobOptions, OptionSpec, option_flags, option_spec
 
 if TYPE_CHECKING:
@@ -33,8 +36,30 @@ KernelOpt = Annotated[
             "Repeat to apply several in sequence (in float, rounded once at the end)."
         ),
         metavar="NAME|FILE",
+        autocompletion=complete_kernel,
     ),
 ]
+
+# Accepted by every command as well as before it (`convcli apply ... --debug`). The value is read by
+# convcli.cli.main from the arguments, before parsing, so that errors in parsing show a traceback too.
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors (or set CONVCLI_DEBUG=1).")]
+
+
+class Command(TyperCommand):
+    """A command whose usage line shows a required argument as ``INPUT``, not Typer's ``{INPUT}``."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]  # Click's Context
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+def show_help_without_command(ctx: typer.Context) -> None:
+    """In a group's callback: with no command, print the group's help and exit 0 (as git and cargo do)."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        text = ctx.get_help()  # Typer's rich help prints itself and returns ""
+        if text:
+            typer.echo(text)
+        raise typer.Exit(0)
 
 
 def _quiet_callback(value: bool) -> bool:
@@ -75,7 +100,8 @@ def _cli_option(item: dataclasses.Field[Any], panel: str) -> _CliOption:
     info = typer.Option(
         *flags,
         help=spec.help,
-        metavar=spec.metavar,
+        # Typer would show an integer with limits as "<int range>"; N reads better beside [1<=x<=100].
+        metavar=spec.metavar or ("N" if kind in (int, int | None) else None),
         envvar=spec.envvar,
         min=spec.minimum,
         max=spec.maximum,
@@ -125,17 +151,19 @@ def with_job_options(command: _Command) -> _Command:
 
     The command declares a keyword-only ``job: JobOptions`` parameter; the command line shows the
     options in their groups (Filtering, Input, Output, Limits), and the command receives them
-    parsed and checked as one ``job``.
+    parsed and checked as one ``job``. The command also accepts ``--debug``.
     """
     own = inspect.signature(command, eval_str=True)
     if "job" not in own.parameters:
         raise TypeError(f"{command.__name__} needs a `job: JobOptions` parameter")
     parameters = [p for name, p in own.parameters.items() if name != "job"]
+    parameters.append(inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOpt))
     parameters += [option.parameter for option in JOB_OPTIONS]
     names = {option.name for option in JOB_OPTIONS}
 
     @functools.wraps(command)
     def run(**values: Any) -> Any:
+        values.pop("debug")  # read by convcli.cli.main before parsing
         job = job_options({name: values.pop(name) for name in names})
         return command(job=job, **values)
 
@@ -143,6 +171,41 @@ def with_job_options(command: _Command) -> _Command:
     run.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in parameters}
     return cast(_Command, run)
+
+
+# The formats whose encoders read each encoder option, as convcli.io.write passes them to Pillow.
+_ENCODER_OPTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("quality", "--quality", ("JPEG", "WEBP")),
+    ("compress_level", "--compress-level", ("PNG", "TIFF")),
+)
+
+
+def warn_ignored_encoder_options(job: JobOptions, formats: Collection[str | None]) -> None:
+    """One warning line for an encoder option that none of the output ``formats`` reads.
+
+    ``formats`` holds the output format of each file (None where it cannot be told yet: the
+    writer then reports the error).
+    """
+    from convcli.cli import warning_line
+
+    known = {fmt for fmt in formats if fmt}
+    if not known:
+        return
+    for name, flag, readers in _ENCODER_OPTIONS:
+        if getattr(job.output, name) is not None and not known & set(readers):
+            warning_line(
+                f"{flag} applies to {' and '.join(readers)} output only; ignored for {', '.join(sorted(known))}"
+            )
+
+
+def output_format(destination: str | Path, job: JobOptions) -> str | None:
+    """The format an output will be written in, or None if it cannot be told (the writer says why)."""
+    from convcli.io.formats import resolve_format
+
+    try:
+        return resolve_format(destination, job.output.format)
+    except ConvcliError:
+        return None
 
 
 def load_kernels(specs: list[str]) -> list[Kernel]:

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from convcli.errors import KernelError
+from convcli.kernel_dirs import KERNEL_PATH_ENV as KERNEL_PATH_ENV  # (as: re-exported)
+from convcli.kernel_dirs import builtin_dir as builtin_dir
+from convcli.kernel_dirs import user_dirs as user_dirs
 from convcli.kernels.families import FAMILIES
 from convcli.kernels.files import kernel_from_dict, kernel_from_family, load_kernel_file
 from convcli.kernels.kernel import Kernel
@@ -27,28 +30,9 @@ from convcli.kernels.names import (
 # The name of a matrix typed on the command line, in messages and default output names.
 INLINE_NAME = "inline"
 
-KERNEL_PATH_ENV = "CONVCLI_KERNEL_PATH"
-
 
 class KernelWarning(UserWarning):
     """Something about a kernel the user should know, such as a user kernel shadowing a built-in."""
-
-
-def builtin_dir() -> Path:
-    """Where the built-in kernel files are: inside the installed package, or the checkout's ``kernels/``.
-
-    The wheel ships them as ``convcli/builtin_kernels`` (pyproject's ``force-include``); in a
-    checkout they are ``kernels/`` beside the ``convcli`` package, not this ``convcli/kernels``.
-    """
-    package = Path(__file__).resolve().parent.parent
-    packaged = package / "builtin_kernels"
-    return packaged if packaged.is_dir() else package.parent / "kernels"
-
-
-def user_dirs() -> list[Path]:
-    """Directories listed in ``CONVCLI_KERNEL_PATH`` (``os.pathsep``-separated), in order."""
-    value = os.environ.get(KERNEL_PATH_ENV, "")
-    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
 
 
 @cache

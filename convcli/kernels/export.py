@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from convcli.core.separable import kernel_rank
 from convcli.kernels.kernel import Kernel
+from convcli.text import TERMINAL_CONTROLS, printable
 
 
 def is_separable(matrix: NDArray[np.float64]) -> tuple[bool, int]:
@@ -25,8 +26,10 @@ def is_separable(matrix: NDArray[np.float64]) -> tuple[bool, int]:
 
 
 def _toml_string(text: str) -> str:
-    # A JSON string is a valid TOML basic string: the same escapes, \uXXXX included.
-    return json.dumps(text, ensure_ascii=False)
+    # A JSON string is a valid TOML basic string: the same escapes, \uXXXX included. JSON leaves
+    # raw what TOML allows but a terminal acts on (C1 controls, direction overrides): escape those too.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return TERMINAL_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
 
 
 def _toml_rows(matrix: NDArray[np.float64], indent: str) -> str:
@@ -57,7 +60,10 @@ def export_toml(kernel: Kernel) -> str:
     origin = f"family {kernel.family}" if kernel.family else f"source {kernel.source}"
     if kernel.params:
         origin += ", " + ", ".join(f"{k}={v}" for k, v in kernel.params.items() if v is not None)
-    lines.append(f"# Exported from {kernel.name} ({origin}); the matrix is written out in full.")
+    comment = f"Exported from {kernel.name} ({origin}); the matrix is written out in full."
+    # A name or path may hold a newline or an escape sequence: written as escapes, the comment
+    # stays one line (no key can be slipped into the file) and prints safely on a terminal.
+    lines.append("# " + printable(comment))
     lines.append(f"name = {_toml_string(kernel.name)}")
     lines.append(f"description = {_toml_string(kernel.description)}")
     if kernel.reference:
