@@ -434,7 +434,7 @@ def test_options_beyond_float32_are_usage_errors(
     target: list[str | Path] = ["-o", out / "o.png"] if command == "apply" else ["-o", out]
     code, lines = _run(capsys, command, image, "-k", "box", f"{flag}={value}", *target)
     assert code == 2
-    assert len(lines) == 1 and f"Invalid value for {flag}: must be a finite number within float32's range" in lines[0]
+    assert len(lines) == 1 and f"invalid value for {flag}: must be a finite number within float32's range" in lines[0]
     assert not out.exists()
 
 
