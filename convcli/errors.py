@@ -6,6 +6,7 @@ line turns them into a one-line message and an exit status.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -57,3 +58,22 @@ class OutputError(ConvcliError):
     """An output image cannot be encoded or written."""
 
     exit_code = ExitCode.FAILURE
+
+
+STDOUT_CLOSED = "standard output is closed"
+
+
+class StdoutError(OutputError):
+    """Standard output cannot take what is written to it: closed, full, or failing."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> StdoutError:
+        """The error for an :class:`OSError` raised by a write to standard output.
+
+        >>> import errno
+        >>> str(StdoutError.from_os_error(OSError(errno.ENOSPC, "No space left on device")))
+        'standard output: No space left on device'
+        """
+        if exc.errno == errno.EBADF:
+            return cls(STDOUT_CLOSED)
+        return cls(f"standard output: {exc.strerror or exc}")

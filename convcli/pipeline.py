@@ -27,6 +27,7 @@ from convcli.io import (
     ImageHeader,
     Picture,
     check_output_capability,
+    check_stdout,
     default_suffix,
     read_frames,
     read_image,
@@ -283,6 +284,8 @@ def filter_file(
         destination = STDIO if str(source) == STDIO else default_output_path(source, resolved, output.format)
     fmt = resolve_format(destination, output.format)
     check_output_capability(fmt, depth=output.depth)
+    if str(destination) == STDIO:
+        check_stdout()
     through_stdio = STDIO in (str(source), str(destination))
     if not in_place and not through_stdio and _same_file(Path(source), Path(destination)):
         raise ParameterError(

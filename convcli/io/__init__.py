@@ -33,7 +33,7 @@ from convcli.io.formats import (
 from convcli.io.modes import ImageWarning
 from convcli.io.png import check_png_chunks, encode_png
 from convcli.io.read import ImageHeader, Picture, decode_bytes, read_frames, read_header, read_image
-from convcli.io.stdio import describe, open_source, write_stdout
+from convcli.io.stdio import check_stdout, describe, open_source, write_stdout
 from convcli.io.write import PARALLEL_PNG_MAX_LEVEL, encode_frames, to_pillow, write_frames, write_image
 from convcli.options import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_PIXELS, DEFAULT_PNG_COMPRESS_LEVEL
 
@@ -55,6 +55,7 @@ __all__ = [
     "Picture",
     "check_output_capability",
     "check_png_chunks",
+    "check_stdout",
     "decode_bytes",
     "default_suffix",
     "describe",

@@ -1,0 +1,101 @@
+"""Outputs under attack: standard output full or closed, name templates, format limits, output
+paths without a suffix or naming a folder, and decoder messages that must stay one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+STDOUT_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("apply", "{image}", "-k", "box", "-o", "-"),
+    ("kernels", "list"),
+    ("kernels", "list", "--json"),
+    ("kernels", "show", "sobel"),
+    ("kernels", "export", "sobel"),
+    ("--help",),
+    ("apply", "--help"),
+    ("--version",),
+)
+
+
+def _run(exe: Sequence[str], args: Sequence[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [*exe, *args], cwd=cwd, stderr=subprocess.PIPE, timeout=120, check=False, **kwargs
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[bytes], code: int, *fragments: str) -> str:
+    err = result.stderr.decode()
+    assert result.returncode == code, err
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    errors = [line for line in lines if line.startswith("convcli: error:")]
+    assert len(errors) == 1 and len([ln for ln in lines if not ln.startswith("convcli: warning:")]) == 1, err
+    for fragment in fragments:
+        assert fragment in errors[0], err
+    return errors[0]
+
+
+@pytest.fixture
+def small_png(tmp_path: Path) -> Path:
+    path = tmp_path / "small.png"
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(path)
+    return path
+
+
+# -- standard output full or closed --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", STDOUT_COMMANDS, ids=" ".join)
+def test_stdout_full_is_one_line_and_exit_1(
+    command: tuple[str, ...], convcli_exe: list[str], small_png: Path, tmp_path: Path
+) -> None:
+    args = [part.format(image=small_png) for part in command]
+    with open(os.devnull.replace("null", "full"), "wb") as full:
+        result = _run(convcli_exe, args, tmp_path, stdout=full)
+    _one_line(result, 1, "standard output", "No space left on device")
+
+
+def _close_stdout() -> None:
+    os.close(1)
+
+
+@pytest.mark.parametrize("command", STDOUT_COMMANDS, ids=" ".join)
+def test_stdout_closed_is_one_line_and_exit_1(
+    command: tuple[str, ...], convcli_exe: list[str], small_png: Path, tmp_path: Path
+) -> None:
+    args = [part.format(image=small_png) for part in command]
+    result = _run(convcli_exe, args, tmp_path, stdout=subprocess.DEVNULL, preexec_fn=_close_stdout)
+    _one_line(result, 1, "standard output is closed")
+
+
+def test_closed_stdout_does_not_matter_when_nothing_goes_there(
+    convcli_exe: list[str], small_png: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.png"
+    result = _run(
+        convcli_exe,
+        ["apply", str(small_png), "-k", "box", "-o", str(out)],
+        tmp_path,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=_close_stdout,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert Image.open(out).size == (8, 6)
+
+
+def test_stdout_broken_pipe_stays_quiet(convcli_exe: list[str], tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = _run(convcli_exe, ["kernels", "list", "--json"], tmp_path, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == b""
