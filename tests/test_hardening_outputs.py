@@ -99,3 +99,50 @@ def test_stdout_broken_pipe_stays_quiet(convcli_exe: list[str], tmp_path: Path) 
         os.close(write_end)
     assert result.returncode == 141
     assert result.stderr == b""
+
+
+# -- name templates ------------------------------------------------------------------------------
+
+BAD_TEMPLATES = {
+    "{stem:%}": "format spec",
+    "{stem!x}": "conversion",
+    "{stem:{ext}}": "format spec",
+    "{stem:>99999999999999}": "255",
+    "{stem:>300}.{ext}": "255",
+    "{stem:/>9}.{ext}": "'/'",
+    "{stem:.0}": "empty",
+    "{ext:.0}.": "'.'",
+    "{stem:d}": "format spec",
+    "{stem:,}": "format spec",
+    "{stem:=>4}{stem:.0}" + "x" * 251: "255",
+}
+
+
+@pytest.mark.parametrize("template", list(BAD_TEMPLATES))
+def test_bad_templates_are_refused_before_any_work(template: str) -> None:
+    from convcli.batch import check_template
+    from convcli.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="`--name`") as caught:
+        check_template(template)
+    assert BAD_TEMPLATES[template] in str(caught.value)
+
+
+@pytest.mark.parametrize("template", ["{stem:>12}.{ext}", "{stem!s}-{kernel:.5}.{ext}", "{stem:_<8}.{ext}"])
+def test_good_templates_with_format_specs_pass(template: str, tmp_path: Path) -> None:
+    from convcli.batch import check_template, render_name
+    from convcli.kernels import load_kernel
+
+    assert check_template(template) == template
+    name = render_name(template, tmp_path / "ab.png", [load_kernel("sobel")])
+    assert name.endswith(".png") and len(name) >= 8
+
+
+@pytest.mark.parametrize("template", ["{stem:%}", "{stem!x}", "{stem:{ext}}", "{stem:>99999999999999}"])
+def test_batch_bad_template_exit_2_no_outdir(
+    template: str, convcli_exe: list[str], small_png: Path, tmp_path: Path
+) -> None:
+    outdir = tmp_path / "out"
+    result = _run(convcli_exe, ["batch", str(small_png), "-k", "box", "-o", str(outdir), "--name", template], tmp_path)
+    _one_line(result, 2, "--name")
+    assert not outdir.exists()
