@@ -146,3 +146,121 @@ def test_batch_bad_template_exit_2_no_outdir(
     result = _run(convcli_exe, ["batch", str(small_png), "-k", "box", "-o", str(outdir), "--name", template], tmp_path)
     _one_line(result, 2, "--name")
     assert not outdir.exists()
+
+
+# -- output paths: no suffix, a folder, a suffix that disagrees with --format ----------------------
+
+
+def _apply(exe: list[str], cwd: Path, *args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    return _run(exe, ["apply", *args], cwd, stdout=subprocess.PIPE, **kwargs)
+
+
+def test_readme_example_dev_full_is_exit_1_no_space(convcli_exe: list[str], small_png: Path, tmp_path: Path) -> None:
+    result = _apply(convcli_exe, tmp_path, str(small_png), "-k", "box", "-o", "/dev/full")
+    _one_line(result, 1, "/dev/full", "No space left on device")
+
+
+@pytest.mark.parametrize("fmt, suffix", [("JPEG", ".jpg"), ("TIFF", ".tif"), ("GIF", ".gif"), ("BMP", ".bmp")])
+def test_no_suffix_takes_the_input_format(fmt: str, suffix: str, tmp_path: Path) -> None:
+    from convcli.pipeline import filter_file
+
+    source = tmp_path / f"in{suffix}"
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(source)
+    filter_file(source, tmp_path / "result", "box")
+    assert Image.open(tmp_path / "result").format == fmt
+
+
+def test_no_suffix_from_stdin_takes_the_sniffed_format(convcli_exe: list[str], tmp_path: Path) -> None:
+    buffer = tmp_path / "in.bmp"
+    Image.fromarray(np.full((6, 8), 90, np.uint8)).save(buffer)
+    result = _apply(convcli_exe, tmp_path, "-", "-k", "box", "-o", "result", input=buffer.read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "result").format == "BMP"
+
+
+def test_no_suffix_format_option_wins(tmp_path: Path, small_png: Path) -> None:
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
+
+    filter_file(small_png, tmp_path / "result", "box", JobOptions.from_values(format="webp"))
+    assert Image.open(tmp_path / "result").format == "WEBP"
+
+
+def test_mpo_input_without_suffix_writes_jpeg(tmp_path: Path) -> None:
+    from convcli.io.formats import writable_format
+
+    assert writable_format("MPO") == "JPEG"
+    assert writable_format("PNG") == "PNG"
+
+
+def test_folder_as_output_takes_the_default_name(convcli_exe: list[str], small_png: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "edges"
+    folder.mkdir()
+    result = _apply(convcli_exe, tmp_path, str(small_png), "-k", "box", "-k", "sobel", "-o", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["small-box+sobel.png"]
+    assert Image.open(folder / "small-box+sobel.png").size == (8, 6)
+
+
+def test_folder_as_output_with_format(tmp_path: Path, small_png: Path) -> None:
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
+
+    result = filter_file(small_png, tmp_path, "box", JobOptions.from_values(format="jpeg"))
+    assert result.destination == str(tmp_path / "small-box.jpg")
+
+
+def test_folder_as_output_refused_for_stdin(tmp_path: Path) -> None:
+    from convcli.errors import ParameterError
+    from convcli.pipeline import filter_file
+
+    with pytest.raises(ParameterError, match="standard input has no name"):
+        filter_file("-", tmp_path, "box")
+
+
+def test_missing_folder_with_trailing_slash_is_not_a_file(tmp_path: Path, small_png: Path) -> None:
+    from convcli.errors import ConvcliError
+    from convcli.pipeline import filter_file
+
+    with pytest.raises(ConvcliError, match="no such folder"):
+        filter_file(small_png, f"{tmp_path}/missing/", "box")
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(
+    "name, fmt, ok",
+    [
+        ("x.jpg", "png", False),
+        ("x.tif", "jpeg", False),
+        ("x.jpeg", "jpg", True),
+        ("x.pgm", "ppm", True),
+        ("x.dat", "png", True),
+        ("x", "png", True),
+        ("-", "tiff", True),
+    ],
+)
+def test_suffix_and_format_must_agree(name: str, fmt: str, ok: bool) -> None:
+    from convcli.errors import ParameterError
+    from convcli.io.formats import resolve_format
+
+    if ok:
+        assert resolve_format(name, fmt)
+    else:
+        with pytest.raises(ParameterError, match=r"change the suffix or --format"):
+            resolve_format(name, fmt)
+
+
+def test_apply_suffix_format_conflict_exit_2(convcli_exe: list[str], small_png: Path, tmp_path: Path) -> None:
+    result = _apply(convcli_exe, tmp_path, str(small_png), "-k", "box", "-o", "x.jpg", "--format", "png")
+    _one_line(result, 2, "x.jpg", "JPEG", "PNG")
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_batch_template_suffix_format_conflict(tmp_path: Path, small_png: Path) -> None:
+    from convcli.batch import discover, plan_batch
+    from convcli.errors import ParameterError
+    from convcli.kernels import load_kernel
+
+    with pytest.raises(ParameterError, match="change the suffix or --format"):
+        plan_batch(discover([small_png]), tmp_path / "out", [load_kernel("box")], template="{stem}.jpg", fmt="PNG")
+    assert not (tmp_path / "out").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from convcli.batch.discover import SourceFile, file_key
 from convcli.errors import ParameterError
-from convcli.io.formats import STDIO, WRITE_SUFFIXES, default_suffix, resolve_format
+from convcli.io.formats import STDIO, WRITE_SUFFIXES, default_suffix, format_from_name, resolve_format
 from convcli.kernels import Kernel
 
 DEFAULT_TEMPLATE = "{stem}-{kernel}.{ext}"
@@ -164,7 +164,7 @@ def plan_batch(
     Raises
     ------
     ParameterError
-        When the template is bad, an output format cannot be told from a name, two inputs
+        When the template is bad, a name's suffix is unknown or contradicts ``fmt``, two inputs
         map to the same output, or an output would replace an input file.
     """
     check_template(template)
@@ -175,7 +175,9 @@ def plan_batch(
     for item in files:
         destination = outdir / item.relative.parent / render_name(template, item.path, kernels, fmt)
         if item.error is None:
-            resolve_format(destination, fmt)  # an unknown suffix fails now, not once per file
+            # An unknown suffix, or one that --format contradicts, fails now, not once per file;
+            # a name without a suffix takes each input's format.
+            format_from_name(destination, fmt)
         tasks.append(Task(item.path, destination, item.error))
 
     claimed: dict[str, Path] = {}

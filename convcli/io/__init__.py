@@ -28,7 +28,10 @@ from convcli.io.formats import (
     WRITE_SUFFIXES,
     check_output_capability,
     default_suffix,
+    format_from_name,
     resolve_format,
+    suffix_format,
+    writable_format,
 )
 from convcli.io.modes import ImageWarning
 from convcli.io.png import check_png_chunks, encode_png
@@ -61,13 +64,16 @@ __all__ = [
     "describe",
     "encode_frames",
     "encode_png",
+    "format_from_name",
     "open_source",
     "read_frames",
     "read_header",
     "read_image",
     "resolve_format",
+    "suffix_format",
     "temp_file_pattern",
     "to_pillow",
+    "writable_format",
     "write_bytes_atomic",
     "write_frames",
     "write_image",

@@ -88,27 +88,86 @@ def sniff(head: bytes, table: tuple[tuple[bytes, str], ...]) -> str | None:
     return None
 
 
-def resolve_format(destination: str | Path, explicit: str | None) -> str:
-    """The output format: ``explicit`` if given, else from the suffix; PNG for stdout.
+def _format_name(explicit: str) -> str:
+    name = explicit.strip().upper().lstrip(".")
+    name = FORMAT_ALIASES.get(name, name)
+    if name not in WRITE_FORMATS:
+        known = ", ".join(f.lower() for f in WRITE_FORMATS)
+        raise ParameterError(f"`--format` must be one of {known}, got {explicit!r}")
+    return name
 
-    >>> resolve_format("out.JPG", None), resolve_format("-", "tif")
-    ('JPEG', 'TIFF')
+
+def suffix_format(destination: str | Path) -> str | None:
+    """The format a file name's suffix selects, or None when the name has no suffix convcli writes.
+
+    >>> suffix_format("out.JPG"), suffix_format("out"), suffix_format("out.dat")
+    ('JPEG', None, None)
     """
-    if explicit:
-        name = explicit.strip().upper().lstrip(".")
-        name = FORMAT_ALIASES.get(name, name)
-        if name not in WRITE_FORMATS:
-            known = ", ".join(f.lower() for f in WRITE_FORMATS)
-            raise ParameterError(f"`--format` must be one of {known}, got {explicit!r}")
-        return name
-    if str(destination) == STDIO:
-        return "PNG"
     suffix = Path(destination).suffix.lower()
     for fmt, suffixes in WRITE_FORMATS.items():
         if suffix in suffixes:
             return fmt
-    shown = f"suffix {suffix!r}" if suffix else "no suffix"
-    raise ParameterError(f"{destination}: cannot tell the output format from {shown}; add a suffix or use --format")
+    return None
+
+
+def writable_format(source_format: str | None) -> str:
+    """The format to write an output in when it takes its input's format: the input's own, JPEG
+    for a multi-picture JPEG (MPO), PNG for anything convcli does not write.
+
+    >>> writable_format("MPO"), writable_format("TGA"), writable_format(None)
+    ('JPEG', 'TGA', 'PNG')
+    """
+    name = {"MPO": "JPEG"}.get(source_format or "", source_format or "")
+    return name if name in WRITE_FORMATS else "PNG"
+
+
+def format_from_name(destination: str | Path, explicit: str | None) -> str | None:
+    """The output format as far as the options and the name tell it; None when it is the input's.
+
+    ``explicit`` (``--format``) wins, but a suffix that names another format is refused rather
+    than written over: ``x.jpg`` holding PNG bytes misleads every program that trusts suffixes.
+    An unknown suffix is fine with ``explicit`` and refused without it; a name with no suffix
+    takes the input's format (None here), and standard output is PNG.
+
+    >>> format_from_name("out.png", None), format_from_name("out", None), format_from_name("out.dat", "tif")
+    ('PNG', None, 'TIFF')
+    """
+    by_suffix = None if str(destination) == STDIO else suffix_format(destination)
+    if explicit:
+        name = _format_name(explicit)
+        if by_suffix is not None and by_suffix != name:
+            suffix = Path(destination).suffix
+            raise ParameterError(
+                f"{destination}: the suffix {suffix} means {by_suffix} but --format says {name}; "
+                f"change the suffix or --format"
+            )
+        return name
+    if str(destination) == STDIO:
+        return "PNG"
+    if by_suffix is not None:
+        return by_suffix
+    suffix = Path(destination).suffix
+    if suffix:
+        raise ParameterError(
+            f"{destination}: cannot tell the output format from suffix {suffix.lower()!r}; "
+            "use a suffix convcli writes or --format"
+        )
+    return None
+
+
+def resolve_format(destination: str | Path, explicit: str | None, source_format: str | None = None) -> str:
+    """The output format: ``explicit`` if given, else from the suffix; PNG for stdout; with no
+    suffix, the input's format ``source_format`` (see :func:`format_from_name`).
+
+    >>> resolve_format("out.JPG", None), resolve_format("-", "tif"), resolve_format("out", None, "BMP")
+    ('JPEG', 'TIFF', 'BMP')
+    """
+    fmt = format_from_name(destination, explicit)
+    if fmt is not None:
+        return fmt
+    if source_format is not None:
+        return writable_format(source_format)
+    raise ParameterError(f"{destination}: cannot tell the output format from no suffix; add a suffix or use --format")
 
 
 def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -> None:
