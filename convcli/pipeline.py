@@ -34,6 +34,7 @@ from convcli.io import (
     read_frames,
     read_image,
     resolve_format,
+    size_problem,
     write_frames,
 )
 from convcli.kernels import Kernel, load_kernel
@@ -243,6 +244,14 @@ def default_output_path(source: str | Path, kernels: Sequence[Kernel], fmt: str 
     return path.with_name(f"{path.stem}-{slug}{suffix}")
 
 
+def _output_shape(shape: tuple[int, int], kernels: Sequence[Kernel], options: FilterOptions) -> tuple[int, int]:
+    """The (height, width) the kernels make of an image of ``shape``, known before decoding."""
+    for kernel in kernels:
+        padding, _ = _anchored(kernel, options)
+        shape = resolve_geometry(shape, kernel.shape, padding, options.stride, options.dilation).out_shape
+    return shape
+
+
 def output_path(
     source: str | Path, destination: str | Path | None, kernels: Sequence[Kernel], fmt: str | None = None
 ) -> str | Path:
@@ -345,6 +354,10 @@ def filter_file(
             check_output_capability(fmt, depth=output.depth)
         if job.input.all_frames and header.frames > 1:
             check_output_capability(fmt, frames=True)
+        height, width = _output_shape((header.height, header.width), resolved, job.filter)
+        problem = size_problem(fmt, width, height)
+        if problem:
+            raise ParameterError(f"{destination}: {problem}")
         if output.depth == 16 and header.channels == 3 and not job.input.gray:
             raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
         check_memory(header, resolved, job)

@@ -264,3 +264,74 @@ def test_batch_template_suffix_format_conflict(tmp_path: Path, small_png: Path) 
     with pytest.raises(ParameterError, match="change the suffix or --format"):
         plan_batch(discover([small_png]), tmp_path / "out", [load_kernel("box")], template="{stem}.jpg", fmt="PNG")
     assert not (tmp_path / "out").exists()
+
+
+# -- images too large for the output format --------------------------------------------------------
+
+
+@pytest.fixture
+def wide_png(tmp_path: Path) -> Path:
+    path = tmp_path / "wide.png"
+    Image.new("L", (70000, 20), 40).save(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix, fmt, limit", [(".gif", "GIF", "65535"), (".tga", "TGA", "65535")])
+def test_too_wide_for_the_format_exit_2_before_work(
+    suffix: str, fmt: str, limit: str, convcli_exe: list[str], wide_png: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / f"out{suffix}"
+    result = _apply(convcli_exe, tmp_path, str(wide_png), "-k", "box", "-o", str(out))
+    _one_line(result, 2, str(out), "70000x20", fmt, limit)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    "fmt, size, ok",
+    [
+        ("JPEG", (65500, 2), True),
+        ("JPEG", (2, 65501), False),
+        ("WEBP", (16383, 2), True),
+        ("WEBP", (16384, 2), False),
+        ("GIF", (65535, 2), True),
+        ("GIF", (2, 65536), False),
+        ("TGA", (65536, 2), False),
+        ("BMP", (70000, 2), True),
+        ("PNG", (70000, 2), True),
+    ],
+)
+def test_format_side_limits_match_pillow(fmt: str, size: tuple[int, int], ok: bool) -> None:
+    from convcli.errors import OutputError
+    from convcli.io import encode_frames
+
+    pixels = np.zeros(size[::-1], dtype=np.uint8)
+    if ok:
+        data = encode_frames([(pixels, None)], fmt)
+        assert Image.open(__import__("io").BytesIO(data)).size == size
+    else:
+        with pytest.raises(OutputError, match=rf"{size[0]}x{size[1]} is too large for {fmt}"):
+            encode_frames([(pixels, None)], fmt)
+
+
+def test_format_byte_limits() -> None:
+    from convcli.io.formats import size_problem
+
+    assert size_problem("BMP", 40000, 40000, 3) is not None  # 4.8 GB: BMP records its size in 32 bits
+    assert size_problem("TIFF", 40000, 40000, 3) is not None
+    assert size_problem("BMP", 30000, 30000, 3) is None
+    assert size_problem("PPM", 40000, 40000, 3) is None
+    assert size_problem("PNG", 40000, 40000, 4) is None
+
+
+def test_output_size_counts_the_padding(tmp_path: Path) -> None:
+    from convcli.errors import ParameterError
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
+
+    source = tmp_path / "edge.png"
+    Image.new("L", (65530, 2), 9).save(source)
+    job = JobOptions.from_values(padding="full")
+    with pytest.raises(ParameterError, match="65538x10 is too large for GIF"):
+        filter_file(source, tmp_path / "o.gif", "box:size=9", job)
+    assert filter_file(source, tmp_path / "o.gif", "box:size=5").output_shape == (2, 65530)

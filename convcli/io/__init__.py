@@ -30,6 +30,7 @@ from convcli.io.formats import (
     default_suffix,
     format_from_name,
     resolve_format,
+    size_problem,
     suffix_format,
     writable_format,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "read_header",
     "read_image",
     "resolve_format",
+    "size_problem",
     "suffix_format",
     "temp_file_pattern",
     "to_pillow",

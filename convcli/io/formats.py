@@ -45,6 +45,14 @@ NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM", "GIF"})
 DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")  # 16-bit (grayscale) samples
 MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
 
+# The largest width and height each format holds, as Pillow writes it (checked against Pillow 13):
+# GIF and TGA store them in 16-bit header fields, libjpeg stops at its JPEG_MAX_DIMENSION and
+# libwebp at WEBP_MAX_DIMENSION. PNG, TIFF, BMP and PPM hold any side convcli can make.
+MAX_SIDES: dict[str, int] = {"GIF": 65535, "TGA": 65535, "JPEG": 65500, "WEBP": 16383}
+# Formats whose headers record the file size (BMP) or offsets into it (classic TIFF) in 32 bits.
+# The header and tables take a few KiB, kept free here.
+MAX_DATA_BYTES: dict[str, int] = {"BMP": 2**32 - 2**16, "TIFF": 2**32 - 2**16}
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Leading bytes of formats convcli refuses, so that the message can name what the file is
 # without handing it to the matching decoder.
@@ -187,6 +195,34 @@ def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -
             f"`--all-frames` needs an output format that holds several frames "
             f"({', '.join(f.lower() for f in MULTI_FRAME_FORMATS)}); {fmt} holds one"
         )
+
+
+def size_problem(fmt: str, width: int, height: int, bytes_per_pixel: int = 1, frames: int = 1) -> str | None:
+    """Why an image of this size cannot be written as ``fmt``, or None when it can.
+
+    >>> size_problem("GIF", 70000, 20)
+    '70000x20 is too large for GIF, which holds at most 65535x65535 pixels; write PNG or TIFF instead'
+    >>> size_problem("PNG", 70000, 20) is None
+    True
+    """
+    side = MAX_SIDES.get(fmt)
+    if side is not None and max(width, height) > side:
+        return (
+            f"{width}x{height} is too large for {fmt}, which holds at most {side}x{side} pixels; "
+            "write PNG or TIFF instead"
+        )
+    limit = MAX_DATA_BYTES.get(fmt)
+    if limit is not None:
+        row = width * bytes_per_pixel
+        if fmt == "BMP":
+            row = (row + 3) & ~3  # BMP pads every row to 4 bytes
+        total = row * height * frames
+        if total > limit:
+            return (
+                f"{width}x{height} ({total:,} bytes) is too large for {fmt}, whose files hold at most 4 GiB; "
+                "write PNG instead"
+            )
+    return None
 
 
 def default_suffix(fmt: str) -> str:
