@@ -39,6 +39,8 @@ OUTPUT_DEPTHS: tuple[int, ...] = (8, 16)
 OUTPUT_MODE_CHOICES: tuple[str, ...] = ("clip", "abs", "normalize")
 MAX_MEMORY_ENV = "CONVCLI_MAX_MEMORY"
 MAX_PIXELS_ENV = "CONVCLI_MAX_PIXELS"
+# Set by the command line: fold native decoders' stderr messages into the one error line.
+NATIVE_MESSAGES_ENV = "CONVCLI_FOLD_NATIVE_MESSAGES"
 
 
 # -- parsing the command line's text -------------------------------------------------------------

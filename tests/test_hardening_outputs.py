@@ -335,3 +335,76 @@ def test_output_size_counts_the_padding(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="65538x10 is too large for GIF"):
         filter_file(source, tmp_path / "o.gif", "box:size=9", job)
     assert filter_file(source, tmp_path / "o.gif", "box:size=5").output_shape == (2, 65530)
+
+
+# -- messages that native decoders write straight to descriptor 2 -----------------------------------
+
+
+def _corrupt_deflate_tiff(path: Path) -> Path:
+    import io
+
+    rng = np.random.default_rng(20261129)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        buffer, "TIFF", compression="tiff_adobe_deflate"
+    )
+    data = bytearray(buffer.getvalue())
+    for i in range(40, 200):  # the deflate stream starts after the 8-byte header
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_corrupt_deflate_tiff_is_one_line(convcli_exe: list[str], tmp_path: Path) -> None:
+    bad = _corrupt_deflate_tiff(tmp_path / "bad.tif")
+    result = _apply(convcli_exe, tmp_path, str(bad), "-k", "box", "-o", "out.png")
+    line = _one_line(result, 1, "bad.tif", "ZIPDecode", "decoder error")
+    assert line.startswith("convcli: error: ")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_batch_corrupt_deflate_tiff_is_one_line_per_file(
+    convcli_exe: list[str], small_png: Path, tmp_path: Path
+) -> None:
+    bad = _corrupt_deflate_tiff(tmp_path / "bad.tif")
+    result = _run(
+        convcli_exe, ["batch", str(bad), str(small_png), "-k", "box", "-o", "out", "-j", "2", "-q"], tmp_path
+    )
+    _one_line(result, 1, "bad.tif", "ZIPDecode")
+
+
+def _fail_after_native_message(message: bytes, *, enabled: bool) -> None:
+    from convcli.io import native
+
+    with native.native_messages(enabled=enabled):
+        os.write(2, message)
+        raise OSError("decoder error -2")
+
+
+def test_native_capture_restores_descriptor_2_and_keeps_other_output(tmp_path: Path) -> None:
+    from convcli.io import native
+
+    before = os.fstat(2)
+    with pytest.raises(native.NativeDecoderError, match=r"^libfoo: broken \(decoder error -2\)$"):
+        _fail_after_native_message(b"libfoo: broken\n", enabled=True)
+    after = os.fstat(2)
+    assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
+    with pytest.raises(KeyError):  # not a decoder failure: passed on untouched
+        with native.native_messages(enabled=True):
+            raise KeyError("x")
+    assert (os.fstat(2).st_dev, os.fstat(2).st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_native_capture_replays_text_when_nothing_failed(capfd: pytest.CaptureFixture[str]) -> None:
+    from convcli.io import native
+
+    with native.native_messages(enabled=True):
+        os.write(2, b"a note from a library\n")
+    assert capfd.readouterr().err == "a note from a library\n"
+
+
+def test_native_capture_is_off_unless_enabled(capfd: pytest.CaptureFixture[str]) -> None:
+
+    with pytest.raises(OSError, match="decoder error"):
+        _fail_after_native_message(b"libfoo: said\n", enabled=False)
+    assert capfd.readouterr().err == "libfoo: said\n"

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TextIO, cast
 
 from convcli import __version__
 from convcli.errors import STDOUT_CLOSED, ConvcliError, ExitCode, StdoutError
+from convcli.options import NATIVE_MESSAGES_ENV
 
 PROG = "convcli"
 
@@ -233,6 +234,8 @@ def _run(argv: Sequence[str] | None) -> int:
         return ExitCode.OK
     debug = "--debug" in args or os.environ.get("CONVCLI_DEBUG") == "1"
     set_quiet(False)  # until a command's --quiet says otherwise
+    # Native decoders' messages on descriptor 2 are folded into the one error line (convcli.io.native).
+    os.environ.setdefault(NATIVE_MESSAGES_ENV, "1")
     warnings.showwarning = _show_warning
     if not debug:
         # Pillow logs some refusals (logger.error) just before raising; with no handler, logging's

@@ -10,6 +10,7 @@ module                     owns
 :mod:`~convcli.io.png`     the multi-threaded PNG writer and the PNG checksum walk
 :mod:`~convcli.io.atomic`  the one atomic-write helper every output goes through
 :mod:`~convcli.io.stdio`   standard input and output
+:mod:`~convcli.io.native`  native libraries' messages on descriptor 2, folded into the one error line
 ========================== ===========================================================================
 
 A new image format is added in :mod:`~convcli.io.formats` (allow-list, suffixes, signature) and,

@@ -36,6 +36,7 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 from convcli.errors import ConvcliError, ImageError, LimitError
 from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, sniff
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
+from convcli.io.native import native_messages
 from convcli.io.png import check_png_chunks
 from convcli.io.stdio import describe, open_source
 from convcli.options import DEFAULT_MAX_PIXELS
@@ -291,7 +292,8 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
         if index:
             image.seek(index)
             _check_size(image.size, f"{name} (frame {index + 1})", max_pixels)
-        image.load()
+        with native_messages():  # libtiff's reason for a failure joins the one error line
+            image.load()
         duration = image.info.get("duration")
         frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
         pixels, alpha, bits = convert_frame(frame, name, request.gray)
