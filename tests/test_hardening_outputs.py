@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -367,9 +368,7 @@ def test_batch_corrupt_deflate_tiff_is_one_line_per_file(
     convcli_exe: list[str], small_png: Path, tmp_path: Path
 ) -> None:
     bad = _corrupt_deflate_tiff(tmp_path / "bad.tif")
-    result = _run(
-        convcli_exe, ["batch", str(bad), str(small_png), "-k", "box", "-o", "out", "-j", "2", "-q"], tmp_path
-    )
+    result = _run(convcli_exe, ["batch", str(bad), str(small_png), "-k", "box", "-o", "out", "-j", "2", "-q"], tmp_path)
     _one_line(result, 1, "bad.tif", "ZIPDecode")
 
 
@@ -408,3 +407,153 @@ def test_native_capture_is_off_unless_enabled(capfd: pytest.CaptureFixture[str])
     with pytest.raises(OSError, match="decoder error"):
         _fail_after_native_message(b"libfoo: said\n", enabled=False)
     assert capfd.readouterr().err == "libfoo: said\n"
+
+
+# -- TIFF sample formats and modes that are valid, not corrupt --------------------------------------
+
+
+def _float_tiff(
+    array: np.ndarray,
+    *,
+    endian: Literal["<", ">"] = "<",
+    compression: int = 1,
+    rows_per_strip: int = 2,
+    sample_format: int = 3,
+) -> bytes:
+    """A minimal one-channel IEEE-float TIFF of ``array``'s dtype, in strips (uncompressed or deflate)."""
+    import struct
+    import zlib
+
+    height, width = array.shape[:2]
+    samples = 1 if array.ndim == 2 else array.shape[2]
+    data = array.astype(array.dtype.newbyteorder(endian)).tobytes()
+    row = width * samples * array.dtype.itemsize
+    strips = [data[r * row : min(height, r + rows_per_strip) * row] for r in range(0, height, rows_per_strip)]
+    if compression == 8:
+        strips = [zlib.compress(strip) for strip in strips]
+    count = len(strips)
+    entries = [
+        (256, 3, 1, width), (257, 3, 1, height), (258, 3, 1, array.dtype.itemsize * 8), (259, 3, 1, compression),
+        (262, 3, 1, 1 if samples == 1 else 2), (273, 4, count, 0), (277, 3, 1, samples),
+        (278, 3, 1, rows_per_strip), (279, 4, count, 0),
+        (339, 3, 1, sample_format),
+    ]  # fmt: skip
+    ifd_size = 2 + 12 * len(entries) + 4
+    arrays_at = 8 + ifd_size
+    data_at = arrays_at + 8 * count
+    offsets, position = [], data_at
+    for strip in strips:
+        offsets.append(position)
+        position += len(strip)
+    out = (
+        (b"II" if endian == "<" else b"MM")
+        + struct.pack(endian + "HI", 42, 8)
+        + struct.pack(endian + "H", len(entries))
+    )
+    for tag, kind, n, declared in entries:
+        value = declared
+        if tag == 273:
+            value = offsets[0] if count == 1 else arrays_at
+        if tag == 279:
+            value = len(strips[0]) if count == 1 else arrays_at + 4 * count
+        if kind == 3:
+            out += struct.pack(endian + "HHIHH", tag, kind, n, value, 0)
+        else:
+            out += struct.pack(endian + "HHII", tag, kind, n, value)
+    out += struct.pack(endian + "I", 0)
+    out += struct.pack(f"{endian}{count}I", *offsets) + struct.pack(f"{endian}{count}I", *map(len, strips))
+    return out + b"".join(strips)
+
+
+FLOAT_VALUES = np.linspace(0.0, 1.0, 35).reshape(5, 7)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.float32])
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("compression", [1, 8])
+def test_float_tiffs_read_like_float32(dtype: type, endian: Literal["<", ">"], compression: int) -> None:
+    from convcli.io import decode_bytes
+
+    picture = decode_bytes(_float_tiff(FLOAT_VALUES.astype(dtype), endian=endian, compression=compression))
+    assert picture.pixels.dtype == np.float32 and picture.bits == 16
+    np.testing.assert_allclose(picture.pixels, FLOAT_VALUES * 255, rtol=1e-3)
+
+
+def test_float64_tiff_through_the_command_line(convcli_exe: list[str], tmp_path: Path) -> None:
+    (tmp_path / "f64.tif").write_bytes(_float_tiff(FLOAT_VALUES))
+    (tmp_path / "f32.tif").write_bytes(_float_tiff(FLOAT_VALUES.astype(np.float32)))
+    for name in ("f64", "f32"):
+        result = _apply(convcli_exe, tmp_path, f"{name}.tif", "-k", "identity", "-o", f"{name}.png")
+        assert result.returncode == 0, result.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "f64.png")), np.asarray(Image.open(tmp_path / "f32.png")))
+
+
+def test_float64_tiff_bomb_is_refused_from_its_header() -> None:
+    from convcli.errors import LimitError
+    from convcli.io import decode_bytes
+
+    data = _float_tiff(FLOAT_VALUES)
+    with pytest.raises(LimitError, match="35 pixels, more than the limit of 10"):
+        decode_bytes(data, max_pixels=10)
+
+
+def test_float64_tiff_truncated_is_truncated_not_a_traceback() -> None:
+    from convcli.errors import ImageError
+    from convcli.io import decode_bytes
+
+    data = _float_tiff(FLOAT_VALUES, rows_per_strip=5)
+    with pytest.raises(ImageError, match="truncated"):
+        decode_bytes(data[:-40])
+
+
+def _lab_tiff(path: Path) -> Path:
+    Image.new("LAB", (6, 4), (200, 128, 128)).save(path)
+    return path
+
+
+def test_lab_tiff_gray_is_lightness_not_corrupt(tmp_path: Path) -> None:
+    from convcli.io import read_image
+
+    colour = read_image(_lab_tiff(tmp_path / "lab.tif"))
+    gray = read_image(tmp_path / "lab.tif", gray=True)
+    assert gray.pixels.shape == (4, 6)
+    expected = colour.pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    np.testing.assert_allclose(gray.pixels, expected, atol=1.0)
+    assert 150 < float(gray.pixels.mean()) < 255  # L=200 of 255 is a light gray
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "YCbCr", "I;16B", "I;16", "I", "F", "LAB", "RGB", "1", "P", "PA", "LA"])
+@pytest.mark.parametrize("gray", [False, True])
+def test_tiff_modes_are_read(mode: str, gray: bool, tmp_path: Path) -> None:
+    from convcli.io import read_image
+
+    path = tmp_path / "m.tif"
+    Image.new(mode, (5, 3)).save(path)
+    picture = read_image(path, gray=gray)
+    assert picture.pixels.shape[:2] == (3, 5)
+    assert picture.pixels.ndim == (2 if gray or mode in ("I;16B", "I;16", "I", "F", "1", "LA") else 3)
+
+
+def test_float64_tiff_header_without_decoding(tmp_path: Path) -> None:
+    from convcli.io import read_header
+
+    path = tmp_path / "f64.tif"
+    path.write_bytes(_float_tiff(FLOAT_VALUES, compression=8))
+    header = read_header(path)
+    assert (header.format, header.mode, header.width, header.height) == ("TIFF", "F", 7, 5)
+
+
+@pytest.mark.parametrize(
+    "array, sample_format, message",
+    [
+        (np.zeros((3, 4, 3), np.float32), 3, "floating-point TIFF with 3 samples per pixel is not read"),
+        (np.zeros((3, 4, 3), np.float64), 3, "floating-point TIFF with 3 samples per pixel is not read"),
+        (np.zeros((3, 4), np.uint64), 1, "64-bit integer TIFF samples are not read"),
+    ],
+)
+def test_unread_tiff_layouts_are_named_not_corrupt(array: np.ndarray, sample_format: int, message: str) -> None:
+    from convcli.errors import ImageError
+    from convcli.io import decode_bytes
+
+    with pytest.raises(ImageError, match=message):
+        decode_bytes(_float_tiff(array, sample_format=sample_format))

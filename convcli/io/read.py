@@ -14,6 +14,7 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -39,6 +40,7 @@ from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
 from convcli.io.native import native_messages
 from convcli.io.png import check_png_chunks
 from convcli.io.stdio import describe, open_source
+from convcli.io.tiff_float import float_tiff_for_pillow
 from convcli.options import DEFAULT_MAX_PIXELS
 
 # Importing the plugins of the formats convcli reads registers them, so Image.open(formats=...)
@@ -211,6 +213,9 @@ def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | l
         check_png_chunks(handle, name)
         handle.seek(0)
     max_pixels = request.max_pixels
+    if expected == "TIFF":  # 64-bit and 16-bit floats, which Pillow cannot open, become 32-bit ones
+        check = partial(_check_size, name=name, max_pixels=max_pixels)
+        handle = float_tiff_for_pillow(handle, name, check, header_only=request.header_only)
     _allow_pillow_size(max_pixels)
     try:
         with warnings.catch_warnings():
