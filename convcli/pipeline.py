@@ -27,6 +27,7 @@ from convcli.io import (
     WRITE_SUFFIXES,
     ImageHeader,
     Picture,
+    check_encoder_settings,
     check_output_capability,
     check_stdout,
     default_suffix,
@@ -334,6 +335,7 @@ def filter_file(
             destination = source
         elif str(destination) == STDIO or not _same_file(Path(source), Path(destination)):
             raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
+    check_encoder_settings(output.quality, output.compress_level)
     destination = output_path(source, destination, resolved, output.format)
     # None until the header is read when the name has no suffix: the output takes the input's format.
     fmt = format_from_name(destination, output.format)

@@ -557,3 +557,61 @@ def test_unread_tiff_layouts_are_named_not_corrupt(array: np.ndarray, sample_for
 
     with pytest.raises(ImageError, match=message):
         decode_bytes(_float_tiff(array, sample_format=sample_format))
+
+
+# -- encoder settings and layouts that escaped as tracebacks or failed after the work ----------------
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"compress_level": -1}, "compress_level"),
+        ({"compress_level": 10}, "compress_level"),
+        ({"quality": 0}, "quality"),
+        ({"quality": 101}, "quality"),
+    ],
+)
+def test_encoder_settings_checked_before_work(
+    values: dict[str, int], message: str, small_png: Path, tmp_path: Path
+) -> None:
+    from convcli.errors import ParameterError
+    from convcli.io import encode_frames
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
+
+    out = tmp_path / "o.webp"
+    with pytest.raises(ParameterError, match=message):
+        filter_file(small_png, out, "box", JobOptions.from_values(**values))
+    assert not out.exists()
+    with pytest.raises(ParameterError, match=message):
+        encode_frames(
+            [(np.zeros((2, 2), np.uint8), None)],
+            "PNG",
+            quality=values.get("quality"),
+            compress_level=values.get("compress_level"),
+        )
+
+
+def test_gray_alpha_to_bmp_keeps_alpha(tmp_path: Path) -> None:
+    from convcli.pipeline import filter_file
+
+    source = tmp_path / "la.png"
+    Image.fromarray(np.dstack([np.full((4, 5), 80, np.uint8), np.full((4, 5), 200, np.uint8)]), "LA").save(source)
+    filter_file(source, tmp_path / "o.bmp", "box")
+    data = (tmp_path / "o.bmp").read_bytes()
+    assert int.from_bytes(data[28:30], "little") == 32  # 32 bits a pixel: BGRA, alpha kept as RGBA input is
+    pixels = np.frombuffer(data[int.from_bytes(data[10:14], "little") :], np.uint8).reshape(4, 5, 4)
+    assert (pixels[..., 3] == 200).all() and (pixels[..., :3] == 80).all()
+
+
+@pytest.mark.filterwarnings("ignore:.*cannot store transparency")
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif", ".webp", ".ppm", ".gif", ".tga"])
+def test_one_pixel_output_in_every_format(suffix: str, tmp_path: Path) -> None:
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
+
+    source = tmp_path / "in.png"
+    Image.fromarray(np.full((3, 3, 4), 120, np.uint8), "RGBA").save(source)
+    result = filter_file(source, tmp_path / f"o{suffix}", "box", JobOptions.from_values(padding="valid"))
+    assert result.output_shape[:2] == (1, 1)
+    assert Image.open(tmp_path / f"o{suffix}").size == (1, 1)

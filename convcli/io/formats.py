@@ -225,6 +225,19 @@ def size_problem(fmt: str, width: int, height: int, bytes_per_pixel: int = 1, fr
     return None
 
 
+def check_encoder_settings(quality: int | None = None, compress_level: int | None = None) -> None:
+    """Refuse, before any work, encoder settings outside what the command line accepts.
+
+    >>> check_encoder_settings(quality=0)
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: `quality` must be an integer in 1..100, got 0
+    """
+    for name, value, low, high in (("quality", quality, 1, 100), ("compress_level", compress_level, 0, 9)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise ParameterError(f"`{name}` must be an integer in {low}..{high}, got {value!r}")
+
+
 def default_suffix(fmt: str) -> str:
     """The usual suffix of a format.
 

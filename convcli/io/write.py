@@ -17,7 +17,14 @@ from PIL import Image
 
 from convcli.errors import OutputError
 from convcli.io.atomic import write_bytes_atomic
-from convcli.io.formats import NO_ALPHA_FORMATS, STDIO, check_output_capability, resolve_format, size_problem
+from convcli.io.formats import (
+    NO_ALPHA_FORMATS,
+    STDIO,
+    check_encoder_settings,
+    check_output_capability,
+    resolve_format,
+    size_problem,
+)
 from convcli.io.modes import ImageWarning
 from convcli.io.png import encode_png
 from convcli.io.stdio import write_stdout
@@ -53,6 +60,8 @@ def _prepare(pixels: OutputPixels, alpha: NDArray[np.uint8] | None, fmt: str) ->
     image = to_pillow(pixels, alpha)
     if fmt == "GIF" and image.mode == "RGB":
         image = image.quantize(256)
+    elif fmt == "BMP" and image.mode == "LA":  # BMP has no gray+alpha layout; RGBA keeps the alpha
+        image = image.convert("RGBA")
     return image
 
 
@@ -73,6 +82,7 @@ def encode_frames(
     """
     if not frames:
         raise OutputError("nothing to encode: no frames")
+    check_encoder_settings(quality, compress_level)
     if len(frames) > 1:
         check_output_capability(fmt, frames=True)
     if frames[0][0].dtype == np.uint16:
