@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convcli.io import ImageWarning
+
 STDOUT_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("apply", "{image}", "-k", "box", "-o", "-"),
     ("kernels", "list"),
@@ -400,6 +402,12 @@ def test_native_capture_replays_text_when_nothing_failed(capfd: pytest.CaptureFi
     with native.native_messages(enabled=True):
         os.write(2, b"a note from a library\n")
     assert capfd.readouterr().err == "a note from a library\n"
+    with pytest.warns(ImageWarning, match=r"^x\.tif: JPEGLib: Unsupported marker type 0xb0$"):
+        with native.native_messages("x.tif", enabled=True):
+            os.write(2, b"JPEGLib: Unsupported marker type 0xb0.\n")
+    with native.native_messages("x.tif", enabled=True):  # not a library's message: passed on as it came
+        os.write(2, b"\x1b[2Kfiltering 3/9\r")
+    assert capfd.readouterr().err == "\x1b[2Kfiltering 3/9\r"
 
 
 def test_native_capture_is_off_unless_enabled(capfd: pytest.CaptureFixture[str]) -> None:

@@ -18,10 +18,12 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
+from convcli.io.modes import ImageWarning
 from convcli.options import NATIVE_MESSAGES_ENV
 
 # What of a library's message goes into the error line; the rest is cut.
@@ -86,24 +88,44 @@ def _replay(text: bytes) -> None:
         pass
 
 
+# Pillow hands libtiff this made-up file name when it decodes from a file object; libtiff puts it
+# in front of some messages ("tempfile.tif: Using code not yet in table"), where it would mislead.
+_PILLOW_TIFF_NAME = "tempfile.tif: "
+
+
 def fold(text: bytes) -> str:
     """A library's message as one short clause.
 
     >>> fold(b"ZIPDecode: Decoding error at scanline 0, incorrect data check.\\n")
     'ZIPDecode: Decoding error at scanline 0, incorrect data check'
+    >>> fold(b"tempfile.tif: Using code not yet in table.\\n")
+    'Using code not yet in table'
     """
     lines = [" ".join(line.split()).rstrip(".") for line in text.decode("utf-8", "replace").splitlines()]
+    lines = [line.removeprefix(_PILLOW_TIFF_NAME) for line in lines]
     folded = "; ".join(line for line in lines if line)
     return folded if len(folded) <= MAX_FOLDED_CHARS else folded[: MAX_FOLDED_CHARS - 3] + "..."
 
 
+def _is_library_text(text: bytes) -> bool:
+    """Whether captured text is a library's plain message, not convcli's own lines or a
+    terminal's control sequences (a progress bar drawn by another thread meanwhile)."""
+    return (
+        b"\x1b" not in text
+        and b"\r" not in text
+        and not any(line.startswith(b"convcli:") for line in text.splitlines())
+    )
+
+
 @contextmanager
-def native_messages(enabled: bool | None = None) -> Iterator[None]:
+def native_messages(name: str | None = None, *, enabled: bool | None = None) -> Iterator[None]:
     """Catch what native code writes to descriptor 2 for the length of the block.
 
     If the block raises ``OSError``, ``ValueError`` or ``SyntaxError`` (a decoder's failure) after
     such text was written, :class:`NativeDecoderError` is raised instead, its message the text
-    and then the original error. Otherwise the text is written to standard error unchanged.
+    and then the original error. If the block succeeds, a library's message becomes an
+    :class:`ImageWarning` naming ``name`` (a line like every other warning); anything else, or
+    text without a ``name``, is written to standard error unchanged.
     ``enabled=None`` follows ``NATIVE_MESSAGES_ENV``; when disabled, or while another thread
     holds the capture, the block runs as it is.
     """
@@ -131,7 +153,7 @@ def native_messages(enabled: bool | None = None) -> Iterator[None]:
             text = _restore(*redirect)
         finally:
             _lock.release()
-    folded = fold(text) if text.strip() else ""
+    folded = fold(text) if text.strip() and _is_library_text(text) else ""
     if failure is not None:
         if folded and isinstance(failure, (OSError, ValueError, SyntaxError)):
             cause = " ".join(str(failure).split()) or type(failure).__name__
@@ -139,5 +161,7 @@ def native_messages(enabled: bool | None = None) -> Iterator[None]:
         if text:
             _replay(text)
         raise failure
-    if text:
+    if folded and name is not None:
+        warnings.warn(f"{name}: {folded}", ImageWarning, stacklevel=3)
+    elif text:
         _replay(text)

@@ -297,7 +297,7 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
         if index:
             image.seek(index)
             _check_size(image.size, f"{name} (frame {index + 1})", max_pixels)
-        with native_messages():  # libtiff's reason for a failure joins the one error line
+        with native_messages(name):  # libtiff's reason for a failure joins the one error line
             image.load()
         duration = image.info.get("duration")
         frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
