@@ -265,7 +265,8 @@ def output_path(
     Raises
     ------
     ParameterError
-        A folder as the destination of standard input, which has no name to derive one from.
+        An empty destination, or a folder as the destination of standard input, which has no
+        name to derive a file name from.
     OutputError
         A destination that ends with a separator but is not an existing folder.
     """
@@ -274,6 +275,8 @@ def output_path(
     text = str(destination)
     if text == STDIO:
         return destination
+    if not text.strip():  # Path("") is ".", which would quietly mean the current folder
+        raise ParameterError("the output path (-o) is empty")
     folder = Path(destination)
     names_folder = text.endswith(os.sep) or (os.altsep is not None and text.endswith(os.altsep))
     if not folder.is_dir():

@@ -623,3 +623,12 @@ def test_one_pixel_output_in_every_format(suffix: str, tmp_path: Path) -> None:
     result = filter_file(source, tmp_path / f"o{suffix}", "box", JobOptions.from_values(padding="valid"))
     assert result.output_shape[:2] == (1, 1)
     assert Image.open(tmp_path / f"o{suffix}").size == (1, 1)
+
+
+def test_empty_output_path_is_refused_not_the_current_folder(small_png: Path, tmp_path: Path) -> None:
+    from convcli.errors import ParameterError
+    from convcli.pipeline import filter_file
+
+    with pytest.raises(ParameterError, match="output path"):
+        filter_file(small_png, "", "box")
+    assert not (small_png.parent / "small-box.png").exists()
