@@ -625,10 +625,13 @@ def test_one_pixel_output_in_every_format(suffix: str, tmp_path: Path) -> None:
     assert Image.open(tmp_path / f"o{suffix}").size == (1, 1)
 
 
-def test_empty_output_path_is_refused_not_the_current_folder(small_png: Path, tmp_path: Path) -> None:
+def test_empty_output_path_is_refused_not_the_current_folder(
+    small_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from convcli.errors import ParameterError
     from convcli.pipeline import filter_file
 
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ParameterError, match="output path"):
         filter_file(small_png, "", "box")
-    assert not Path("small-box.png").exists() and not (small_png.parent / "small-box.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.png"]
