@@ -36,6 +36,7 @@ from convcli.io import (
     read_image,
     resolve_format,
     size_problem,
+    suffix_format,
     write_frames,
 )
 from convcli.kernels import Kernel, load_kernel
@@ -340,8 +341,10 @@ def filter_file(
             raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
     check_encoder_settings(output.quality, output.compress_level)
     destination = output_path(source, destination, resolved, output.format)
-    # None until the header is read when the name has no suffix: the output takes the input's format.
-    fmt = format_from_name(destination, output.format)
+    # None until the header is read when the name has no suffix: the output takes the input's format,
+    # as a file rewritten in place does whatever its suffix (scan.mpo, photo.data).
+    keeps_format = in_place and output.format is None and suffix_format(destination) is None
+    fmt = None if keeps_format else format_from_name(destination, output.format)
     if fmt is not None:
         check_output_capability(fmt, depth=output.depth)
     if str(destination) == STDIO:

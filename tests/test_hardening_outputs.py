@@ -635,3 +635,12 @@ def test_empty_output_path_is_refused_not_the_current_folder(
     with pytest.raises(ParameterError, match="output path"):
         filter_file(small_png, "", "box")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.png"]
+
+
+def test_in_place_keeps_the_format_whatever_the_suffix(tmp_path: Path) -> None:
+    from convcli.pipeline import filter_file
+
+    source = tmp_path / "photo.data"
+    Image.fromarray(np.full((4, 5), 50, np.uint8)).save(source, "PNG")
+    filter_file(source, None, "box", in_place=True)
+    assert Image.open(source).format == "PNG"
