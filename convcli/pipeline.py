@@ -37,6 +37,7 @@ from convcli.io import (
     resolve_format,
     size_problem,
     suffix_format,
+    writable_format,
     write_frames,
 )
 from convcli.kernels import Kernel, load_kernel
@@ -358,7 +359,7 @@ def filter_file(
     def guard(header: ImageHeader) -> None:
         nonlocal fmt
         if fmt is None:
-            fmt = resolve_format(destination, None, header.format)
+            fmt = writable_format(header.format)
             check_output_capability(fmt, depth=output.depth)
         if job.input.all_frames and header.frames > 1:
             check_output_capability(fmt, frames=True)
