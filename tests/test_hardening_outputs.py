@@ -644,3 +644,20 @@ def test_in_place_keeps_the_format_whatever_the_suffix(tmp_path: Path) -> None:
     Image.fromarray(np.full((4, 5), 50, np.uint8)).save(source, "PNG")
     filter_file(source, None, "box", in_place=True)
     assert Image.open(source).format == "PNG"
+
+
+def test_float64_tiff_memory_is_checked_before_converting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from convcli.errors import LimitError
+    from convcli.io import tiff_float
+    from convcli.options import JobOptions
+    from convcli.pipeline import filter_file
+
+    source = tmp_path / "big.tif"
+    source.write_bytes(_float_tiff(np.zeros((1000, 1000)), compression=8, rows_per_strip=1000))
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("decoded before the memory check")
+
+    monkeypatch.setattr(tiff_float, "_strips", no_decoding)
+    with pytest.raises(LimitError, match="memory"):
+        filter_file(source, tmp_path / "o.png", "box", JobOptions.from_values(max_memory=2**20))

@@ -9,6 +9,7 @@ upright by their EXIF orientation.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import warnings
@@ -214,8 +215,10 @@ def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | l
         handle.seek(0)
     max_pixels = request.max_pixels
     if expected == "TIFF":  # 64-bit and 16-bit floats, which Pillow cannot open, become 32-bit ones
-        check = partial(_check_size, name=name, max_pixels=max_pixels)
-        handle = float_tiff_for_pillow(handle, name, check, header_only=request.header_only)
+        check = partial(_check_float_header, name, request)
+        converted = float_tiff_for_pillow(handle, name, check, header_only=request.header_only)
+        if converted is not handle:  # its header was checked, and before_decode run, before converting
+            handle, request = converted, dataclasses.replace(request, before_decode=None)
     _allow_pillow_size(max_pixels)
     try:
         with warnings.catch_warnings():
@@ -263,6 +266,13 @@ def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> Non
             f"{name}: refused: {width}x{height} is {width * height:,} pixels, more than the limit of "
             f"{max_pixels:,} (--max-pixels); nothing was decoded"
         )
+
+
+def _check_float_header(name: str, request: _Request, size: tuple[int, int]) -> None:
+    """The checks of a float TIFF's header, run before it is converted for Pillow."""
+    _check_size(size, name, request.max_pixels)
+    if request.before_decode is not None and not request.header_only:
+        request.before_decode(ImageHeader(name, "TIFF", "F", size[0], size[1], 1))
 
 
 def _allow_pillow_size(max_pixels: int | None) -> None:

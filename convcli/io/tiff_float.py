@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -126,10 +126,14 @@ def float_tiff_for_pillow(
     check_size((width, height))
     if header_only:
         return io.BytesIO(_float32_header(width, height))
-    values = _strips(handle, fields, width, height, bits // 8, compression, name)
-    pixels = np.frombuffer(values, dtype=np.dtype(f"{order}f{bits // 8}")).reshape(height, width)
-    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf, refused later
-        single = pixels.astype(np.float32)
+    single = np.empty((height, width), dtype=np.float32)
+    dtype = np.dtype(f"{order}f{bits // 8}")
+    row = 0
+    for strip in _strips(handle, fields, width, height, bits // 8, compression, name):
+        rows = len(strip) // (width * dtype.itemsize)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: inf, refused later
+            single[row : row + rows] = np.frombuffer(strip, dtype=dtype).reshape(rows, width)
+        row += rows
     converted = io.BytesIO()
     Image.fromarray(single, "F").save(converted, "TIFF")
     converted.seek(0)
@@ -159,15 +163,14 @@ def _unsupported_layout(fields: dict[str, list[int]], compression: int) -> str:
 
 def _strips(
     handle: BinaryIO, fields: dict[str, list[int]], width: int, height: int, sample: int, compression: int, name: str
-) -> bytes:
-    """The pixel bytes of every strip, decompressed, never more than the image holds."""
+) -> Iterator[bytes]:
+    """The pixel bytes of each strip in turn, decompressed, never more than the image holds."""
     offsets, counts = fields.get("offsets", []), fields.get("byte_counts", [])
     rows = max(1, min(height, _first(fields, "rows_per_strip", height)))
     row_bytes = width * sample
     expected_strips = -(-height // rows)
     if len(offsets) < expected_strips or len(counts) < len(offsets[:expected_strips]):
         raise ImageError(f"{name}: corrupt TIFF file: {len(offsets)} strips for {height} rows of {rows}")
-    parts = []
     for index in range(expected_strips):
         wanted = min(rows, height - index * rows) * row_bytes
         offset, count = offsets[index], counts[index]
@@ -183,5 +186,4 @@ def _strips(
             strip = raw[:wanted]
         if len(strip) < wanted:
             raise ImageError(f"{name}: truncated TIFF file: strip {index} holds {len(strip)} of {wanted} bytes")
-        parts.append(strip)
-    return b"".join(parts)
+        yield strip
