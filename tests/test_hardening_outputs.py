@@ -3,6 +3,7 @@ paths without a suffix or naming a folder, and decoder messages that must stay o
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from collections.abc import Sequence
@@ -311,7 +312,7 @@ def test_format_side_limits_match_pillow(fmt: str, size: tuple[int, int], ok: bo
     pixels = np.zeros(size[::-1], dtype=np.uint8)
     if ok:
         data = encode_frames([(pixels, None)], fmt)
-        assert Image.open(__import__("io").BytesIO(data)).size == size
+        assert Image.open(io.BytesIO(data)).size == size
     else:
         with pytest.raises(OutputError, match=rf"{size[0]}x{size[1]} is too large for {fmt}"):
             encode_frames([(pixels, None)], fmt)
@@ -344,8 +345,6 @@ def test_output_size_counts_the_padding(tmp_path: Path) -> None:
 
 
 def _corrupt_deflate_tiff(path: Path) -> Path:
-    import io
-
     rng = np.random.default_rng(20261129)
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
@@ -661,3 +660,35 @@ def test_float64_tiff_memory_is_checked_before_converting(tmp_path: Path, monkey
     monkeypatch.setattr(tiff_float, "_strips", no_decoding)
     with pytest.raises(LimitError, match="memory"):
         filter_file(source, tmp_path / "o.png", "box", JobOptions.from_values(max_memory=2**20))
+
+
+def test_non_blocking_stdout_gets_every_byte(convcli_exe: list[str], tmp_path: Path) -> None:
+    import fcntl
+    import termios
+    import threading
+
+    source = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(20261129).integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(source)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, fcntl.fcntl(write_end, fcntl.F_GETFL) | os.O_NONBLOCK)
+    capacity = fcntl.fcntl(write_end, 1032)  # F_GETPIPE_SZ: the pipe is full at this many bytes
+    process = subprocess.Popen(
+        [*convcli_exe, "apply", str(source), "-k", "identity", "-o", "-", "--compress-level", "0"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    waiting = bytearray(4)
+    # Read nothing until the pipe is full, so that the writer meets EAGAIN.
+    while process.poll() is None:
+        fcntl.ioctl(read_end, termios.FIONREAD, waiting)
+        if int.from_bytes(waiting, "little") >= capacity:
+            break
+        threading.Event().wait(0.001)
+    chunks = []
+    while chunk := os.read(read_end, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(b"".join(chunks)))), np.asarray(Image.open(source)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -101,7 +102,15 @@ def write_stdout(data: bytes) -> None:
             fd = None
         view = memoryview(data)
         while view:
-            written = os.write(fd, view) if fd is not None else stream.write(view)
+            try:
+                written = os.write(fd, view) if fd is not None else stream.write(view)
+            except BlockingIOError:
+                # A non-blocking descriptor (set so by the parent process) is full for now: wait
+                # until the reader makes room rather than fail.
+                if fd is None:
+                    raise
+                select.select([], [fd], [])
+                continue
             if not written:
                 raise BrokenPipeError("standard output accepted no more data")
             view = view[written:]
