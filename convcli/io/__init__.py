@@ -15,6 +15,9 @@ module                     owns
 
 A new image format is added in :mod:`~convcli.io.formats` (allow-list, suffixes, signature) and,
 where Pillow does not handle it, in ``read`` and ``write``.
+
+:mod:`~convcli.io.tiff_float` hands Pillow the 64-bit and 16-bit float TIFFs it cannot open as
+32-bit ones.
 """
 
 from convcli.io.atomic import temp_file_pattern, write_bytes_atomic
