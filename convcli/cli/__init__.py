@@ -201,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if original is None:
         _occupy_stdout_descriptor()
     sys.stdout = cast(TextIO, _ClosedStdout() if original is None else _GuardedStdout(original))
+    # Native decoders' messages on descriptor 2 are folded into the one error line (convcli.io.native),
+    # in this process and the batch workers it starts, unless the environment says otherwise.
+    fold_native = NATIVE_MESSAGES_ENV not in os.environ
+    if fold_native:
+        os.environ[NATIVE_MESSAGES_ENV] = "1"
     debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("CONVCLI_DEBUG") == "1"
     try:
         code = _run(argv)
@@ -225,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.FAILURE
     finally:
         sys.stdout = original
+        if fold_native:
+            os.environ.pop(NATIVE_MESSAGES_ENV, None)
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -234,8 +241,6 @@ def _run(argv: Sequence[str] | None) -> int:
         return ExitCode.OK
     debug = "--debug" in args or os.environ.get("CONVCLI_DEBUG") == "1"
     set_quiet(False)  # until a command's --quiet says otherwise
-    # Native decoders' messages on descriptor 2 are folded into the one error line (convcli.io.native).
-    os.environ.setdefault(NATIVE_MESSAGES_ENV, "1")
     warnings.showwarning = _show_warning
     if not debug:
         # Pillow logs some refusals (logger.error) just before raising; with no handler, logging's
