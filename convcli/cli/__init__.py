@@ -7,6 +7,7 @@ turns every expected error into one line on stderr and an exit code (see
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -190,51 +191,61 @@ def _occupy_stdout_descriptor() -> None:
             pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit code (the console script exits with it).
+class _Main(Protocol):
+    def __call__(self, argv: Sequence[str] | None = None) -> int: ...
 
-    Standard output is guarded for the length of the command (see :class:`_GuardedStdout`) and
-    flushed before the exit code is returned, so that a full or closed standard output is one
-    error line and exit 1, however the command wrote to it.
+
+def _guarding_stdout(run: _Main) -> _Main:
+    """Run the command line with standard output guarded, and flushed before the exit code is returned.
+
+    A full or closed standard output is then one error line and exit 1, however the command wrote
+    to it (see :class:`_GuardedStdout`); a broken pipe stays quiet, status 141.
     """
-    original = sys.stdout
-    if original is None:
-        _occupy_stdout_descriptor()
-    sys.stdout = cast(TextIO, _ClosedStdout() if original is None else _GuardedStdout(original))
-    # Native decoders' messages on descriptor 2 are folded into the one error line (convcli.io.native),
-    # in this process and the batch workers it starts, unless the environment says otherwise.
-    fold_native = NATIVE_MESSAGES_ENV not in os.environ
-    if fold_native:
-        os.environ[NATIVE_MESSAGES_ENV] = "1"
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("CONVCLI_DEBUG") == "1"
-    try:
-        code = _run(argv)
+
+    @functools.wraps(run)
+    def guarded(argv: Sequence[str] | None = None) -> int:
+        original = sys.stdout
+        if original is None:
+            _occupy_stdout_descriptor()
+        sys.stdout = cast(TextIO, _ClosedStdout() if original is None else _GuardedStdout(original))
+        # Native decoders' messages on descriptor 2 are folded into the one error line
+        # (convcli.io.native), here and in the batch workers, unless the environment says otherwise.
+        fold_native = NATIVE_MESSAGES_ENV not in os.environ
+        if fold_native:
+            os.environ[NATIVE_MESSAGES_ENV] = "1"
+        debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("CONVCLI_DEBUG") == "1"
         try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _silence_stdout()
-            return ExitCode.BROKEN_PIPE
+            code = run(argv)
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _silence_stdout()
+                return ExitCode.BROKEN_PIPE
+            except StdoutError as exc:
+                if debug:
+                    raise
+                _silence_stdout()
+                if code == ExitCode.OK:  # a command that failed has said why already
+                    error_line(str(exc))
+                    return ExitCode.FAILURE
+            return code
         except StdoutError as exc:
             if debug:
                 raise
             _silence_stdout()
-            if code == ExitCode.OK:  # a command that failed has said why already
-                error_line(str(exc))
-                return ExitCode.FAILURE
-        return code
-    except StdoutError as exc:
-        if debug:
-            raise
-        _silence_stdout()
-        error_line(str(exc))
-        return ExitCode.FAILURE
-    finally:
-        sys.stdout = original
-        if fold_native:
-            os.environ.pop(NATIVE_MESSAGES_ENV, None)
+            error_line(str(exc))
+            return ExitCode.FAILURE
+        finally:
+            sys.stdout = original
+            if fold_native:
+                os.environ.pop(NATIVE_MESSAGES_ENV, None)
+
+    return guarded
 
 
-def _run(argv: Sequence[str] | None) -> int:
+@_guarding_stdout
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-V"]):  # answered before importing Typer, for fast scripts
         sys.stdout.write(f"{PROG} {__version__}\n")
