@@ -257,7 +257,9 @@ class OutputOptions:
     scale: float = option(1.0, "Multiply the response before mapping.")
     offset: float = option(0.0, "Add to the response before mapping (128 shows signed responses).")
     format: str | None = option(
-        None, "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); otherwise from the suffix.",
+        None,
+        "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); otherwise from the suffix, or the input's "
+        "format for a name without one. A suffix naming another format is refused.",
         kind=str, parse=_parse_format, metavar="FMT",
     )
     quality: int | None = option(
