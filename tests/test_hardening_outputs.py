@@ -339,6 +339,7 @@ def test_format_byte_limits() -> None:
     assert size_problem("BMP", 30000, 30000, 3) is None
     assert size_problem("PPM", 40000, 40000, 3) is None
     assert size_problem("PNG", 40000, 40000, 4) is None
+    assert size_problem("PNG", 2**31, 1) is not None  # the PNG specification's limit
 
 
 def test_output_size_counts_the_padding(tmp_path: Path) -> None:

@@ -47,8 +47,9 @@ MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
 
 # The largest width and height each format holds, as Pillow writes it (checked against Pillow 13):
 # GIF and TGA store them in 16-bit header fields, libjpeg stops at its JPEG_MAX_DIMENSION and
-# libwebp at WEBP_MAX_DIMENSION. PNG, TIFF, BMP and PPM hold any side convcli can make.
-MAX_SIDES: dict[str, int] = {"GIF": 65535, "TGA": 65535, "JPEG": 65500, "WEBP": 16383}
+# libwebp at WEBP_MAX_DIMENSION; PNG's specification allows 2**31 - 1. TIFF, BMP and PPM hold any
+# side convcli can make.
+MAX_SIDES: dict[str, int] = {"GIF": 65535, "TGA": 65535, "JPEG": 65500, "WEBP": 16383, "PNG": 2**31 - 1}
 # Formats whose headers record the file size (BMP) or offsets into it (classic TIFF) in 32 bits.
 # The header and tables take a few KiB, kept free here.
 MAX_DATA_BYTES: dict[str, int] = {"BMP": 2**32 - 2**16, "TIFF": 2**32 - 2**16}
