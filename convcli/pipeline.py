@@ -286,8 +286,9 @@ def output_path(
             raise OutputError(f"{text}: no such folder")
         return destination
     if str(source) == STDIO:
-        raise ParameterError(f"{text} is a folder, and standard input has no name to derive a file name from; "
-                             "give -o FOLDER/NAME")
+        raise ParameterError(
+            f"{text} is a folder, and standard input has no name to derive a file name from; give -o FOLDER/NAME"
+        )
     return folder / default_output_path(source, kernels, fmt).name
 
 
@@ -366,7 +367,7 @@ def filter_file(
         height, width = _output_shape((header.height, header.width), resolved, job.filter)
         problem = size_problem(fmt, width, height)
         if problem:
-            raise ParameterError(f"{destination}: {problem}")
+            raise ParameterError(f"{'<stdout>' if str(destination) == STDIO else destination}: {problem}")
         if output.depth == 16 and header.channels == 3 and not job.input.gray:
             raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
         check_memory(header, resolved, job)
