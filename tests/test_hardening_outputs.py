@@ -686,7 +686,7 @@ def test_non_blocking_stdout_gets_every_byte(convcli_exe: list[str], tmp_path: P
     Image.fromarray(np.random.default_rng(20261129).integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(source)
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, fcntl.F_SETFL, fcntl.fcntl(write_end, fcntl.F_GETFL) | os.O_NONBLOCK)
-    capacity = fcntl.fcntl(write_end, 1032)  # F_GETPIPE_SZ: the pipe is full at this many bytes
+    capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)  # the pipe is full at this many bytes
     process = subprocess.Popen(
         [*convcli_exe, "apply", str(source), "-k", "identity", "-o", "-", "--compress-level", "0"],
         stdout=write_end,
