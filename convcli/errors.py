@@ -6,6 +6,7 @@ line turns them into a one-line message and an exit status.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -61,3 +62,22 @@ class OutputError(ConvcliError):
 
 class OutputExistsError(OutputError):
     """An output that must not replace anything found its name taken, possibly by a concurrent run."""
+
+
+STDOUT_CLOSED = "standard output is closed"
+
+
+class StdoutError(OutputError):
+    """Standard output cannot take what is written to it: closed, full, or failing."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> StdoutError:
+        """The error for an :class:`OSError` raised by a write to standard output.
+
+        >>> import errno
+        >>> str(StdoutError.from_os_error(OSError(errno.ENOSPC, "No space left on device")))
+        'standard output: No space left on device'
+        """
+        if exc.errno == errno.EBADF:
+            return cls(STDOUT_CLOSED)
+        return cls(f"standard output: {exc.strerror or exc}")

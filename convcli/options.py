@@ -41,6 +41,8 @@ OUTPUT_MODE_CHOICES: tuple[str, ...] = ("clip", "abs", "normalize")
 PADDING_WORDS: tuple[str, ...] = ("same", "valid", "full")
 MAX_MEMORY_ENV = "CONVCLI_MAX_MEMORY"
 MAX_PIXELS_ENV = "CONVCLI_MAX_PIXELS"
+# Set by the command line: fold native decoders' stderr messages into the one error line.
+NATIVE_MESSAGES_ENV = "CONVCLI_FOLD_NATIVE_MESSAGES"
 
 
 # -- parsing the command line's text -------------------------------------------------------------
@@ -285,7 +287,9 @@ class OutputOptions:
         0.0, "Add to the response before mapping (128 shows signed responses).", parse=parse_float32
     )
     format: str | None = option(
-        None, "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); otherwise from the suffix.",
+        None,
+        "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); otherwise from the suffix, or the input's "
+        "format for a name without one. A suffix naming another format is refused.",
         kind=str, parse=_parse_format, metavar="FMT",
     )
     quality: int | None = option(

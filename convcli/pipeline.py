@@ -21,16 +21,23 @@ from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, 
 from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
-from convcli.errors import ParameterError
+from convcli.errors import OutputError, ParameterError
 from convcli.io import (
     STDIO,
+    WRITE_SUFFIXES,
     ImageHeader,
     Picture,
+    check_encoder_settings,
     check_output_capability,
+    check_stdout,
     default_suffix,
+    format_from_name,
     read_frames,
     read_image,
     resolve_format,
+    size_problem,
+    suffix_format,
+    writable_format,
     write_frames,
 )
 from convcli.kernels import Kernel, load_kernel
@@ -49,6 +56,7 @@ __all__ = [
     "carry_alpha",
     "default_output_path",
     "filter_file",
+    "output_path",
     "process_file",
     "render",
 ]
@@ -250,11 +258,65 @@ def carry_alpha(alpha: NDArray[np.uint8], kernels: Sequence[Kernel], options: Fi
 
 
 def default_output_path(source: str | Path, kernels: Sequence[Kernel], fmt: str | None = None) -> Path:
-    """``<stem>-<kernel>.<ext>`` beside the input; several kernels are joined with ``+``."""
+    """``<stem>-<kernel>.<ext>`` beside the input; several kernels are joined with ``+``.
+
+    ``ext`` is the suffix of ``fmt``, else the input's when convcli writes that format, else png.
+
+    >>> str(default_output_path("a/scan.mpo", [load_kernel("box")]))
+    'a/scan-box.png'
+    """
     path = Path(source)
     slug = "+".join(k.slug for k in kernels)
-    suffix = default_suffix(resolve_format("x.png", fmt)) if fmt else (path.suffix or ".png")
+    if fmt:
+        suffix = default_suffix(resolve_format(STDIO, fmt))
+    else:
+        suffix = path.suffix if path.suffix.lower() in WRITE_SUFFIXES else ".png"
     return path.with_name(f"{path.stem}-{slug}{suffix}")
+
+
+def _output_shape(shape: tuple[int, int], kernels: Sequence[Kernel], options: FilterOptions) -> tuple[int, int]:
+    """The (height, width) the kernels make of an image of ``shape``, known before decoding."""
+    for kernel in kernels:
+        padding, _ = _anchored(kernel, options)
+        shape = resolve_geometry(shape, kernel.shape, padding, options.stride, options.dilation).out_shape
+    return shape
+
+
+def output_path(
+    source: str | Path, destination: str | Path | None, kernels: Sequence[Kernel], fmt: str | None = None
+) -> str | Path:
+    """Where ``filter_file`` writes: ``destination``, or the default name where none is given.
+
+    With no destination: :func:`default_output_path`, or standard output when the source is
+    standard input. A destination that is a folder (or ends with a separator) receives the
+    default name inside it, as ``cp`` and ``mv`` do.
+
+    Raises
+    ------
+    ParameterError
+        An empty destination, or a folder as the destination of standard input, which has no
+        name to derive a file name from.
+    OutputError
+        A destination that ends with a separator but is not an existing folder.
+    """
+    if destination is None:
+        return STDIO if str(source) == STDIO else default_output_path(source, kernels, fmt)
+    text = str(destination)
+    if text == STDIO:
+        return destination
+    if not text.strip():  # Path("") is ".", which would quietly mean the current folder
+        raise ParameterError("the output path (-o) is empty")
+    folder = Path(destination)
+    names_folder = text.endswith(os.sep) or (os.altsep is not None and text.endswith(os.altsep))
+    if not folder.is_dir():
+        if names_folder:
+            raise OutputError(f"{text}: no such folder")
+        return destination
+    if str(source) == STDIO:
+        raise ParameterError(
+            f"{text} is a folder, and standard input has no name to derive a file name from; give -o FOLDER/NAME"
+        )
+    return folder / default_output_path(source, kernels, fmt).name
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -311,10 +373,16 @@ def filter_file(
             destination = source
         elif str(destination) == STDIO or not _same_file(Path(source), Path(destination)):
             raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
-    if destination is None:
-        destination = STDIO if str(source) == STDIO else default_output_path(source, resolved, output.format)
-    fmt = resolve_format(destination, output.format)
-    check_output_capability(fmt, depth=output.depth)
+    check_encoder_settings(output.quality, output.compress_level)
+    destination = output_path(source, destination, resolved, output.format)
+    # None until the header is read when the name has no suffix: the output takes the input's format,
+    # as a file rewritten in place does whatever its suffix (scan.mpo, photo.data).
+    keeps_format = in_place and output.format is None and suffix_format(destination) is None
+    fmt = None if keeps_format else format_from_name(destination, output.format)
+    if fmt is not None:
+        check_output_capability(fmt, depth=output.depth)
+    if str(destination) == STDIO:
+        check_stdout()
     through_stdio = STDIO in (str(source), str(destination))
     if not in_place and not through_stdio and _same_file(Path(source), Path(destination)):
         raise ParameterError(
@@ -322,8 +390,16 @@ def filter_file(
         )
 
     def guard(header: ImageHeader) -> None:
+        nonlocal fmt
+        if fmt is None:
+            fmt = writable_format(header.format)
+            check_output_capability(fmt, depth=output.depth)
         if job.input.all_frames and header.frames > 1:
             check_output_capability(fmt, frames=True)
+        height, width = _output_shape((header.height, header.width), resolved, job.filter)
+        problem = size_problem(fmt, width, height)
+        if problem:
+            raise ParameterError(f"{'<stdout>' if str(destination) == STDIO else destination}: {problem}")
         if output.depth == 16 and header.channels == 3 and not job.input.gray:
             raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
         _check_channels(header, resolved, job.input.gray)
@@ -343,6 +419,7 @@ def filter_file(
         alpha = carry_alpha(picture.alpha, resolved, job.filter) if picture.alpha is not None else None
         frames.append((pixels, alpha))
     computed = time.perf_counter()
+    assert fmt is not None  # set by guard() at the latest
     written = write_frames(
         frames,
         destination,

@@ -188,7 +188,9 @@ def test_plan_never_targets_an_input(photos: Path) -> None:
 
 def test_plan_refuses_an_output_name_without_format(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="cannot tell the output format"):
-        plan_batch(discover([photos]), tmp_path / "out", SOBEL, template="{stem}-out")
+        plan_batch(discover([photos]), tmp_path / "out", SOBEL, template="{stem}-out.xyz")
+    # A name with no suffix takes each input's format.
+    assert plan_batch(discover([photos]), tmp_path / "out", SOBEL, template="{stem}-out")
 
 
 # -- running -----------------------------------------------------------------------------------

@@ -124,7 +124,9 @@ def test_format_from_suffix(name: str, fmt: str) -> None:
 
 def test_format_errors() -> None:
     assert resolve_format("-", None) == "PNG"
-    assert resolve_format("a.png", "jpg") == "JPEG"
+    assert resolve_format("a.dat", "jpg") == "JPEG"
+    with pytest.raises(ParameterError, match="change the suffix or --format"):
+        resolve_format("a.png", "jpg")
     with pytest.raises(ParameterError, match=r"cannot tell the output format from suffix '\.xyz'"):
         resolve_format("a.xyz", None)
     with pytest.raises(ParameterError, match="--format"):

@@ -4,6 +4,7 @@ output would replace an input."""
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from convcli.batch.discover import SourceFile, file_key
 from convcli.errors import ParameterError
-from convcli.io.formats import STDIO, WRITE_SUFFIXES, default_suffix, resolve_format
+from convcli.io.formats import STDIO, WRITE_SUFFIXES, default_suffix, format_from_name, resolve_format
 from convcli.kernels import Kernel
 
 DEFAULT_TEMPLATE = "{stem}-{kernel}.{ext}"
@@ -58,13 +59,53 @@ def check_template(template: str) -> str:
     except ValueError as exc:
         raise ParameterError(f"`--name` is not a valid template ({exc}): {template!r}") from None
     known = ", ".join(NAME_FIELDS)
-    for _, field_name, _, _ in parsed:
+    for _, field_name, spec, conversion in parsed:
         if field_name is None:
             continue
         if field_name not in NAME_FIELDS:
             what = "an empty field {}" if field_name == "" else f"unknown field {{{field_name}}}"
             raise ParameterError(f"`--name` has {what}; the fields are {known}")
+        if conversion not in (None, "s", "r", "a"):
+            raise ParameterError(
+                f"`--name` has an unknown conversion !{conversion} in {{{field_name}}}; use !s, !r or !a"
+            )
+        if spec and "{" in spec:
+            raise ParameterError(f"`--name` has a field inside the format spec of {{{field_name}}}: {template!r}")
+        width = _SPEC_WIDTH.match(spec or "")
+        if width and width.group(1) and int(width.group(1)) > NAME_MAX:
+            raise ParameterError(
+                f"`--name` pads {{{field_name}}} to {width.group(1)} characters; "
+                f"a file name holds at most {NAME_MAX} bytes"
+            )
+    try:
+        sample = template.format(**_SAMPLE_VALUES)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise ParameterError(f"`--name` has a bad format spec ({exc}): {template!r}") from None
+    _check_name(sample, template, "")
     return template
+
+
+# A file name's limit in bytes on common file systems (NAME_MAX on Linux, macOS and Windows).
+NAME_MAX = 255
+# The width in a format spec: [[fill]align][sign][z][#][0][width]...
+_SPEC_WIDTH = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)?", re.DOTALL)
+# Values that every template is tried with once, before any file is planned.
+_SAMPLE_VALUES = {"stem": "photo", "name": "photo.jpg", "ext": "png", "kernel": "sobel", "parent": "photos"}
+
+
+def _check_name(name: str, template: str, source: str) -> None:
+    """Refuse a rendered name that cannot be a file name in the output folder."""
+    where = f" for {source}" if source else ""
+    if name in ("", ".", ".."):
+        what = "an empty file name" if not name else f"the file name {name!r}"
+        raise ParameterError(f"`--name` {template!r} gives {what}{where}")
+    for separator in filter(None, (os.sep, os.altsep, "/", "\0")):
+        if separator in name:
+            raise ParameterError(f"`--name` {template!r} gives a name holding {separator!r}{where}: {name!r}")
+    if len(os.fsencode(name)) > NAME_MAX:
+        raise ParameterError(
+            f"`--name` {template!r} gives a name longer than {NAME_MAX} bytes{where}, which no file system takes"
+        )
 
 
 def output_suffix(source: str | Path, fmt: str | None) -> str:
@@ -95,8 +136,7 @@ def render_name(template: str, source: str | Path, kernels: Sequence[Kernel], fm
         "parent": Path(os.path.abspath(path)).parent.name,
     }
     name = check_template(template).format(**values)
-    if name in ("", ".", "..") or os.sep in name or (os.altsep and os.altsep in name):
-        raise ParameterError(f"`--name` {template!r} gives the unusable file name {name!r} for {source}")
+    _check_name(name, template, str(source))
     return name
 
 
@@ -124,7 +164,7 @@ def plan_batch(
     Raises
     ------
     ParameterError
-        When the template is bad, an output format cannot be told from a name, two inputs
+        When the template is bad, a name's suffix is unknown or contradicts ``fmt``, two inputs
         map to the same output, or an output would replace an input file.
     """
     check_template(template)
@@ -135,7 +175,9 @@ def plan_batch(
     for item in files:
         destination = outdir / item.relative.parent / render_name(template, item.path, kernels, fmt)
         if item.error is None:
-            resolve_format(destination, fmt)  # an unknown suffix fails now, not once per file
+            # An unknown suffix, or one that --format contradicts, fails now, not once per file;
+            # a name without a suffix takes each input's format.
+            format_from_name(destination, fmt)
         tasks.append(Task(item.path, destination, item.error))
 
     claimed: dict[str, Path] = {}

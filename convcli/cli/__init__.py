@@ -11,6 +11,7 @@ goes through :func:`convcli.text.printable`, and shell completion requests are a
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import os
 import re
@@ -19,10 +20,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 from types import FrameType
-from typing import Protocol, TextIO, cast
+from typing import Any, Protocol, TextIO, cast
 
 from convcli import __version__
-from convcli.errors import ConvcliError, ExitCode
+from convcli.errors import STDOUT_CLOSED, ConvcliError, ExitCode, StdoutError
+from convcli.options import NATIVE_MESSAGES_ENV
 from convcli.text import printable
 
 PROG = "convcli"
@@ -182,7 +184,7 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+    except (OSError, ValueError, StdoutError):
         pass
 
 
@@ -202,6 +204,147 @@ def _install_sigterm() -> None:
         pass
 
 
+class _GuardedStdout:
+    """Standard output for the length of a command: a failed write raises :class:`StdoutError`.
+
+    Click, Rich and convcli's own writers all write to ``sys.stdout`` (or its ``buffer``); an
+    ``OSError`` from any of them (a full disk, an I/O error) becomes one error line naming
+    standard output. A broken pipe stays a :class:`BrokenPipeError`, which ends quietly.
+    Everything else is the wrapped stream's.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    @property
+    def buffer(self) -> _GuardedStdout:
+        return _GuardedStdout(self._stream.buffer)
+
+    def write(self, data: Any) -> Any:
+        try:
+            return self._stream.write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError.from_os_error(exc) from exc
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError.from_os_error(exc) from exc
+
+
+class _ClosedStdout:
+    """Standard output when the command was started without one (``>&-``): writing raises.
+
+    Python sets ``sys.stdout`` to None then, and Click and Rich silently write nothing to None,
+    so a command would seem to succeed. Commands that write nothing to it are unaffected.
+    """
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    @property
+    def buffer(self) -> _ClosedStdout:
+        return self
+
+    def write(self, data: Any) -> int:
+        raise StdoutError(STDOUT_CLOSED)
+
+    def writelines(self, lines: Any) -> None:
+        raise StdoutError(STDOUT_CLOSED)
+
+    def fileno(self) -> int:
+        raise StdoutError(STDOUT_CLOSED)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+
+def _occupy_stdout_descriptor() -> None:
+    # With descriptor 1 closed, the next file opened would get it, and anything written to
+    # "standard output" by a library would land in that file; /dev/null takes its place.
+    try:
+        os.fstat(1)
+    except OSError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != 1:
+                os.dup2(devnull, 1)
+                os.close(devnull)
+        except OSError:
+            pass
+
+
+class _Main(Protocol):
+    def __call__(self, argv: Sequence[str] | None = None) -> int: ...
+
+
+def _guarding_stdout(run: _Main) -> _Main:
+    """Run the command line with standard output guarded, and flushed before the exit code is returned.
+
+    A full or closed standard output is then one error line and exit 1, however the command wrote
+    to it (see :class:`_GuardedStdout`); a broken pipe stays quiet, status 141.
+    """
+
+    @functools.wraps(run)
+    def guarded(argv: Sequence[str] | None = None) -> int:
+        original = sys.stdout
+        if original is None:
+            _occupy_stdout_descriptor()
+        sys.stdout = cast(TextIO, _ClosedStdout() if original is None else _GuardedStdout(original))
+        # Native decoders' messages on descriptor 2 are folded into the one error line
+        # (convcli.io.native), here and in the batch workers, unless the environment says otherwise.
+        fold_native = NATIVE_MESSAGES_ENV not in os.environ
+        if fold_native:
+            os.environ[NATIVE_MESSAGES_ENV] = "1"
+        debug = "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("CONVCLI_DEBUG") == "1"
+        try:
+            code = run(argv)
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _silence_stdout()
+                return ExitCode.BROKEN_PIPE
+            except StdoutError as exc:
+                if debug:
+                    raise
+                _silence_stdout()
+                if code == ExitCode.OK:  # a command that failed has said why already
+                    error_line(str(exc))
+                    return ExitCode.FAILURE
+            return code
+        except StdoutError as exc:
+            if debug:
+                raise
+            _silence_stdout()
+            error_line(str(exc))
+            return ExitCode.FAILURE
+        finally:
+            sys.stdout = original
+            if fold_native:
+                os.environ.pop(NATIVE_MESSAGES_ENV, None)
+
+    return guarded
+
+
+@_guarding_stdout
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -30,7 +30,8 @@ def apply(
         typer.Option(
             "--output",
             "-o",
-            help="Output file, or - for standard output. Default: INPUT-KERNEL.EXT beside the input "
+            help="Output file, a folder (the default name inside it), or - for standard output. A name "
+            "without a suffix takes the input's format. Default: INPUT-KERNEL.EXT beside the input "
             "(standard output when INPUT is -).",
             metavar="PATH",
         ),

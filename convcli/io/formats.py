@@ -45,6 +45,15 @@ NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM", "GIF"})
 DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")  # 16-bit (grayscale) samples
 MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
 
+# The largest width and height each format holds, as Pillow writes it (checked against Pillow 13):
+# GIF and TGA store them in 16-bit header fields, libjpeg stops at its JPEG_MAX_DIMENSION and
+# libwebp at WEBP_MAX_DIMENSION; PNG's specification allows 2**31 - 1. TIFF, BMP and PPM hold any
+# side convcli can make.
+MAX_SIDES: dict[str, int] = {"GIF": 65535, "TGA": 65535, "JPEG": 65500, "WEBP": 16383, "PNG": 2**31 - 1}
+# Formats whose headers record the file size (BMP) or offsets into it (classic TIFF) in 32 bits.
+# The header and tables take a few KiB, kept free here.
+MAX_DATA_BYTES: dict[str, int] = {"BMP": 2**32 - 2**16, "TIFF": 2**32 - 2**16}
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Leading bytes of formats convcli refuses, so that the message can name what the file is
 # without handing it to the matching decoder.
@@ -88,27 +97,86 @@ def sniff(head: bytes, table: tuple[tuple[bytes, str], ...]) -> str | None:
     return None
 
 
-def resolve_format(destination: str | Path, explicit: str | None) -> str:
-    """The output format: ``explicit`` if given, else from the suffix; PNG for stdout.
+def _format_name(explicit: str) -> str:
+    name = explicit.strip().upper().lstrip(".")
+    name = FORMAT_ALIASES.get(name, name)
+    if name not in WRITE_FORMATS:
+        known = ", ".join(f.lower() for f in WRITE_FORMATS)
+        raise ParameterError(f"`--format` must be one of {known}, got {explicit!r}")
+    return name
 
-    >>> resolve_format("out.JPG", None), resolve_format("-", "tif")
-    ('JPEG', 'TIFF')
+
+def suffix_format(destination: str | Path) -> str | None:
+    """The format a file name's suffix selects, or None when the name has no suffix convcli writes.
+
+    >>> suffix_format("out.JPG"), suffix_format("out"), suffix_format("out.dat")
+    ('JPEG', None, None)
     """
-    if explicit:
-        name = explicit.strip().upper().lstrip(".")
-        name = FORMAT_ALIASES.get(name, name)
-        if name not in WRITE_FORMATS:
-            known = ", ".join(f.lower() for f in WRITE_FORMATS)
-            raise ParameterError(f"`--format` must be one of {known}, got {explicit!r}")
-        return name
-    if str(destination) == STDIO:
-        return "PNG"
     suffix = Path(destination).suffix.lower()
     for fmt, suffixes in WRITE_FORMATS.items():
         if suffix in suffixes:
             return fmt
-    shown = f"suffix {suffix!r}" if suffix else "no suffix"
-    raise ParameterError(f"{destination}: cannot tell the output format from {shown}; add a suffix or use --format")
+    return None
+
+
+def writable_format(source_format: str | None) -> str:
+    """The format to write an output in when it takes its input's format: the input's own, JPEG
+    for a multi-picture JPEG (MPO), PNG for anything convcli does not write.
+
+    >>> writable_format("MPO"), writable_format("TGA"), writable_format(None)
+    ('JPEG', 'TGA', 'PNG')
+    """
+    name = {"MPO": "JPEG"}.get(source_format or "", source_format or "")
+    return name if name in WRITE_FORMATS else "PNG"
+
+
+def format_from_name(destination: str | Path, explicit: str | None) -> str | None:
+    """The output format as far as the options and the name tell it; None when it is the input's.
+
+    ``explicit`` (``--format``) wins, but a suffix that names another format is refused rather
+    than written over: ``x.jpg`` holding PNG bytes misleads every program that trusts suffixes.
+    An unknown suffix is fine with ``explicit`` and refused without it; a name with no suffix
+    takes the input's format (None here), and standard output is PNG.
+
+    >>> format_from_name("out.png", None), format_from_name("out", None), format_from_name("out.dat", "tif")
+    ('PNG', None, 'TIFF')
+    """
+    by_suffix = None if str(destination) == STDIO else suffix_format(destination)
+    if explicit:
+        name = _format_name(explicit)
+        if by_suffix is not None and by_suffix != name:
+            suffix = Path(destination).suffix
+            raise ParameterError(
+                f"{destination}: the suffix {suffix} means {by_suffix} but --format says {name}; "
+                f"change the suffix or --format"
+            )
+        return name
+    if str(destination) == STDIO:
+        return "PNG"
+    if by_suffix is not None:
+        return by_suffix
+    suffix = Path(destination).suffix
+    if suffix:
+        raise ParameterError(
+            f"{destination}: cannot tell the output format from suffix {suffix.lower()!r}; "
+            "use a suffix convcli writes or --format"
+        )
+    return None
+
+
+def resolve_format(destination: str | Path, explicit: str | None, source_format: str | None = None) -> str:
+    """The output format: ``explicit`` if given, else from the suffix; PNG for stdout; with no
+    suffix, the input's format ``source_format`` (see :func:`format_from_name`).
+
+    >>> resolve_format("out.JPG", None), resolve_format("-", "tif"), resolve_format("out", None, "BMP")
+    ('JPEG', 'TIFF', 'BMP')
+    """
+    fmt = format_from_name(destination, explicit)
+    if fmt is not None:
+        return fmt
+    if source_format is not None:
+        return writable_format(source_format)
+    raise ParameterError(f"{destination}: cannot tell the output format from no suffix; add a suffix or use --format")
 
 
 def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -> None:
@@ -128,6 +196,47 @@ def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -
             f"`--all-frames` needs an output format that holds several frames "
             f"({', '.join(f.lower() for f in MULTI_FRAME_FORMATS)}); {fmt} holds one"
         )
+
+
+def size_problem(fmt: str, width: int, height: int, bytes_per_pixel: int = 1, frames: int = 1) -> str | None:
+    """Why an image of this size cannot be written as ``fmt``, or None when it can.
+
+    >>> size_problem("GIF", 70000, 20)
+    '70000x20 is too large for GIF, which holds at most 65535x65535 pixels; write PNG or TIFF instead'
+    >>> size_problem("PNG", 70000, 20) is None
+    True
+    """
+    side = MAX_SIDES.get(fmt)
+    if side is not None and max(width, height) > side:
+        return (
+            f"{width}x{height} is too large for {fmt}, which holds at most {side}x{side} pixels; "
+            "write PNG or TIFF instead"
+        )
+    limit = MAX_DATA_BYTES.get(fmt)
+    if limit is not None:
+        row = width * bytes_per_pixel
+        if fmt == "BMP":
+            row = (row + 3) & ~3  # BMP pads every row to 4 bytes
+        total = row * height * frames
+        if total > limit:
+            return (
+                f"{width}x{height} ({total:,} bytes) is too large for {fmt}, whose files hold at most 4 GiB; "
+                "write PNG instead"
+            )
+    return None
+
+
+def check_encoder_settings(quality: int | None = None, compress_level: int | None = None) -> None:
+    """Refuse, before any work, encoder settings outside what the command line accepts.
+
+    >>> check_encoder_settings(quality=0)
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: `quality` must be an integer in 1..100, got 0
+    """
+    for name, value, low, high in (("quality", quality, 1, 100), ("compress_level", compress_level, 0, 9)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise ParameterError(f"`{name}` must be an integer in {low}..{high}, got {value!r}")
 
 
 def default_suffix(fmt: str) -> str:

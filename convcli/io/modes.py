@@ -17,6 +17,9 @@ from convcli.errors import ImageError
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
+# Modes Pillow converts to RGB but not straight to L ("conversion from LAB to RGB not supported"):
+# their luma is taken from the RGB conversion, as for every other colour mode.
+_RGB_FIRST = frozenset({"LAB", "HSV"})
 
 Pixels = NDArray[np.uint8] | NDArray[np.float32]
 
@@ -84,6 +87,8 @@ def to_array(image: Image.Image, name: str) -> tuple[Pixels, NDArray[np.uint8] |
 def convert_frame(image: Image.Image, name: str, gray: bool) -> tuple[Pixels, NDArray[np.uint8] | None, int]:
     """:func:`to_array`, with colour turned to luminance (ITU-R 601-2) first when ``gray``."""
     if gray and image.mode not in GRAY_MODES:
+        if image.mode in _RGB_FIRST:
+            image = image.convert("RGB")
         image = image.convert("LA" if has_alpha(image) else "L")
     pixels, alpha, bits = to_array(image, name)
     if gray and pixels.ndim == 3:

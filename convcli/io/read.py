@@ -10,6 +10,7 @@ upright by their EXIF orientation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 import struct
@@ -18,6 +19,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -40,8 +42,10 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 from convcli.errors import ConvcliError, ImageError, LimitError
 from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, STDIO, sniff
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
+from convcli.io.native import native_messages
 from convcli.io.png import check_png_chunks
 from convcli.io.stdio import describe, open_source, read_upto, stdin_limit_error
+from convcli.io.tiff_float import float_tiff_for_pillow
 from convcli.options import DEFAULT_MAX_PIXELS
 
 # Importing the plugins of the formats convcli reads registers them, so Image.open(formats=...)
@@ -373,6 +377,11 @@ def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | l
         check_png_chunks(handle, name)
         handle.seek(0)
     max_pixels = request.max_pixels
+    if expected == "TIFF":  # 64-bit and 16-bit floats, which Pillow cannot open, become 32-bit ones
+        check = partial(_check_float_header, name, request)
+        converted = float_tiff_for_pillow(handle, name, check, header_only=request.header_only)
+        if converted is not handle:  # its header was checked, and before_decode run, before converting
+            handle, request = converted, dataclasses.replace(request, before_decode=None)
     try:
         with _pillow_limit(max_pixels), warnings.catch_warnings():
             # convcli applies its own limit (max_pixels) to every frame; Pillow's warning is noise.
@@ -475,6 +484,14 @@ def _count_frames(image: Image.Image, limit: int) -> int:
     return count
 
 
+def _check_float_header(name: str, request: _Request, size: tuple[int, int]) -> None:
+    """The checks of a float TIFF's header, run before it is converted for Pillow."""
+    _check_size(size, name, request.max_pixels)
+    if request.before_decode is not None and not request.header_only:
+        request.before_decode(ImageHeader(name, "TIFF", "F", size[0], size[1], 1))
+
+
+
 def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
     max_pixels, all_frames = request.max_pixels, request.all_frames
     image = Image.open(handle, formats=READ_FORMATS)
@@ -504,7 +521,8 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
         if index:
             image.seek(index)
             _check_size(image.size, f"{name} (frame {index + 1})", max_pixels)
-        image.load()
+        with native_messages(name):  # libtiff's reason for a failure joins the one error line
+            image.load()
         duration = image.info.get("duration")
         frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
         pixels, alpha, bits = convert_frame(frame, name, request.gray)

@@ -1,14 +1,18 @@
-"""Opening a source, which may be standard input, and writing all of a result to standard output."""
+"""Opening a source, which may be standard input, and writing all of a result to standard output.
+
+Every failure to write to standard output, other than a reader that went away, is a
+:class:`StdoutError` naming standard output and the cause."""
 
 from __future__ import annotations
 
 import io
 import os
+import select
 import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from convcli.errors import ImageError, LimitError
+from convcli.errors import STDOUT_CLOSED, ImageError, LimitError, StdoutError
 from convcli.io.formats import STDIO
 from convcli.readfile import NotRegularFileError, open_regular
 
@@ -89,24 +93,69 @@ def stdin_limit_error(limit: int) -> LimitError:
     )
 
 
+def check_stdout() -> None:
+    """Refuse, before any work, to write to a standard output that is closed (``>&-``).
+
+    A stream without a descriptor (captured by a test harness, say) is taken as open.
+
+    Raises
+    ------
+    StdoutError
+        When standard output is closed.
+    """
+    stream = sys.stdout
+    if stream is None:  # Python found no descriptor 1 at start-up
+        raise StdoutError(STDOUT_CLOSED)
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return
+    try:
+        os.fstat(fd)
+    except OSError as exc:
+        raise StdoutError.from_os_error(exc) from exc
+
+
 def write_stdout(data: bytes) -> None:
     """Write all of ``data`` to standard output.
 
     ``BufferedWriter.write`` returns a short count instead of raising when the reader closes
     the pipe part-way, which would lose the rest silently; writing to the descriptor until
     every byte is out raises :class:`BrokenPipeError` instead.
+
+    Raises
+    ------
+    BrokenPipeError
+        When the reader went away, so that the command line can end quietly as SIGPIPE would.
+    StdoutError
+        When standard output is closed, full, or fails otherwise.
     """
+    if sys.stdout is None:
+        raise StdoutError(STDOUT_CLOSED)
     stream = sys.stdout.buffer
-    stream.flush()
     try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        fd = None
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view) if fd is not None else stream.write(view)
-        if not written:
-            raise BrokenPipeError("standard output accepted no more data")
-        view = view[written:]
-    if fd is None:
         stream.flush()
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            fd = None
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(fd, view) if fd is not None else stream.write(view)
+            except BlockingIOError:
+                # A non-blocking descriptor (set so by the parent process) is full for now: wait
+                # until the reader makes room rather than fail.
+                if fd is None:
+                    raise
+                select.select([], [fd], [])
+                continue
+            if not written:
+                raise BrokenPipeError("standard output accepted no more data")
+            view = view[written:]
+        if fd is None:
+            stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError.from_os_error(exc) from exc

@@ -7,6 +7,7 @@ A single 8-bit PNG at a fast level goes to convcli's own multi-threaded writer
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from PIL import Image
 
 from convcli.errors import OutputError
 from convcli.io.atomic import write_bytes_atomic
-from convcli.io.formats import NO_ALPHA_FORMATS, STDIO, check_output_capability, resolve_format
+from convcli.io.formats import (
+    NO_ALPHA_FORMATS,
+    STDIO,
+    check_encoder_settings,
+    check_output_capability,
+    resolve_format,
+    size_problem,
+)
 from convcli.io.modes import ImageWarning
 from convcli.io.png import encode_png
 from convcli.io.stdio import write_stdout
@@ -52,6 +60,8 @@ def _prepare(pixels: OutputPixels, alpha: NDArray[np.uint8] | None, fmt: str) ->
     image = to_pillow(pixels, alpha)
     if fmt == "GIF" and image.mode == "RGB":
         image = image.quantize(256)
+    elif fmt == "BMP" and image.mode == "LA":  # BMP has no gray+alpha layout; RGBA keeps the alpha
+        image = image.convert("RGBA")
     return image
 
 
@@ -72,10 +82,17 @@ def encode_frames(
     """
     if not frames:
         raise OutputError("nothing to encode: no frames")
+    check_encoder_settings(quality, compress_level)
     if len(frames) > 1:
         check_output_capability(fmt, frames=True)
     if frames[0][0].dtype == np.uint16:
         check_output_capability(fmt, depth=16)
+    pixels, alpha = frames[0]
+    height, width = pixels.shape[:2]
+    channels = (1 if pixels.ndim == 2 else pixels.shape[2]) + (alpha is not None)
+    problem = size_problem(fmt, width, height, channels * pixels.dtype.itemsize, len(frames))
+    if problem:
+        raise OutputError(problem)
     level = DEFAULT_PNG_COMPRESS_LEVEL if compress_level is None else compress_level
     if fmt == "PNG" and len(frames) == 1 and frames[0][0].dtype == np.uint8 and level <= PARALLEL_PNG_MAX_LEVEL:
         pixels, alpha = frames[0]
@@ -99,7 +116,8 @@ def encode_frames(
     buffer = io.BytesIO()
     try:
         images[0].save(buffer, format=fmt, **options)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, struct.error) as exc:
+        # Pillow's encoders report limits and bad settings with any of these.
         raise OutputError(f"cannot encode {fmt}: {exc}") from exc
     return buffer.getvalue()
 
