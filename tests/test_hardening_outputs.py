@@ -119,7 +119,7 @@ BAD_TEMPLATES = {
     "{ext:.0}.": "'.'",
     "{stem:d}": "format spec",
     "{stem:,}": "format spec",
-    "{stem:=>4}{stem:.0}" + "x" * 251: "255",
+    "{stem:=>5}{stem:.0}" + "x" * 251: "255",
 }
 
 

@@ -89,8 +89,10 @@ def check_template(template: str) -> str:
 NAME_MAX = 255
 # The width in a format spec: [[fill]align][sign][z][#][0][width]...
 _SPEC_WIDTH = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)?", re.DOTALL)
-# Values that every template is tried with once, before any file is planned.
-_SAMPLE_VALUES = {"stem": "photo", "name": "photo.jpg", "ext": "png", "kernel": "sobel", "parent": "photos"}
+# Values that every template is tried with once, before any file is planned: the shortest a
+# field can be, so that only a name too long whatever the input is refused here; each file's own
+# name is checked again when it is planned.
+_SAMPLE_VALUES = {"stem": "a", "name": "a.b", "ext": "b", "kernel": "b", "parent": "a"}
 
 
 def _check_name(name: str, template: str, source: str) -> None:

@@ -134,10 +134,10 @@ def float_tiff_for_pillow(
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: inf, refused later
             single[row : row + rows] = np.frombuffer(strip, dtype=dtype).reshape(rows, width)
         row += rows
-    converted = io.BytesIO()
-    Image.fromarray(single, "F").save(converted, "TIFF")
-    converted.seek(0)
-    return converted
+    buffer = io.BytesIO()  # in memory, for Pillow to open: no file is written
+    Image.fromarray(single, "F").save(buffer, "TIFF")
+    buffer.seek(0)
+    return buffer
 
 
 def _float32_header(width: int, height: int) -> bytes:
