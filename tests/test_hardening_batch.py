@@ -115,18 +115,23 @@ def start_slow_batch(exe: list[str], src: Path, out: Path, *extra: str | Path) -
 # -- signals ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+# SIGTERM to the batch process (kill PID); SIGHUP as a closing terminal sends it, to every
+# process of the job (workers, forkserver, resource tracker).
+@pytest.mark.parametrize(("signum", "status", "group"), [(signal.SIGTERM, 143, False), (signal.SIGHUP, 129, True)])
 def test_sigterm_and_sighup_stop_the_workers_sweep_and_write_the_report(
-    convcli_exe: list[str], slow_src: Path, tmp_path: Path, signum: int, status: int
+    convcli_exe: list[str], slow_src: Path, tmp_path: Path, signum: int, status: int, group: bool
 ) -> None:
     out, report_path = tmp_path / "out", tmp_path / "run.json"
     process = start_slow_batch(convcli_exe, slow_src, out, "--report", report_path)
-    process.send_signal(signum)
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == status, stderr
     assert temporaries(out) == []
     assert b"processed" in stderr  # the summary line
-    assert stderr.count(b"Traceback") == 0
+    assert b"Traceback" not in stderr and b"resource_tracker" not in stderr, stderr
     report = json.loads(report_path.read_text())
     assert report["interrupted"] is True
     written = sorted(p.name for p in out.glob("*.png"))
@@ -243,6 +248,33 @@ def test_too_few_processes_means_fewer_workers_not_a_failure(
     assert multiprocessing.active_children() == []
 
 
+class InterruptedStart:
+    """A forkserver context in which Ctrl-C arrives in the middle of the first process start."""
+
+    def __init__(self) -> None:
+        self.base = multiprocessing.get_context("forkserver")
+        self.completed: list[bool] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the context API's name
+        process = self.base.Process(*args, **kwargs)
+        if not self.completed:
+            signal.raise_signal(signal.SIGINT)
+        self.completed.append(True)  # reached only if the signal did not cut the start in half
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
+def test_ctrl_c_while_the_pool_starts_waits_for_the_start_and_leaves_no_process(tmp_path: Path) -> None:
+    context = InterruptedStart()
+    executor = LocalPoolExecutor(2, context=cast(BaseContext, context))
+    with pytest.raises(KeyboardInterrupt):
+        collect(executor, WriteOrDie("none"), items_in(tmp_path, 4))
+    assert context.completed == [True, True]
+    assert multiprocessing.active_children() == []
+
+
 # -- a script without the main guard ---------------------------------------------------------------
 
 README_EXAMPLE = """\
@@ -306,8 +338,15 @@ def test_batch_refuses_bad_options_before_creating_anything(
     assert result.returncode == 2, result.stderr
     assert len(error_lines(result)) == 1 and result.stderr.startswith(b"convcli: error:")
     assert not out.exists()
-    applied = run(convcli_exe, "apply", photos / "0-astronaut.png", "-k", "box", *options, "-o", tmp_path / "a.png")
+
+
+def test_apply_refuses_all_frames_in_a_one_frame_format_it_was_told(convcli_exe: list[str], photos: Path,
+                                                                     tmp_path: Path) -> None:
+    # The same check as batch's, whatever the input: --format says every frame cannot be kept.
+    applied = run(convcli_exe, "apply", photos / "0-astronaut.png", "-k", "box", "--all-frames", "--format", "jpeg",
+                  "-o", tmp_path / "a.jpg")
     assert applied.returncode == 2, applied.stderr
+    assert b"--all-frames" in applied.stderr and not (tmp_path / "a.jpg").exists()
 
 
 def test_filter_batch_checks_the_job_before_creating_folders(photos: Path, tmp_path: Path) -> None:
@@ -357,11 +396,13 @@ def test_an_endless_list_is_refused_with_one_line(convcli_exe: list[str], tmp_pa
     result = run(convcli_exe, "batch", "--from", "/dev/zero", *flags, "-k", "box", "-o", tmp_path / "out", timeout=30)
     assert result.returncode == 2
     assert len(error_lines(result)) == 1
+    # -0: a million empty entries; lines: one line longer than any path.
+    assert (f"{MAX_LIST_ENTRIES:,} entries" if null else "longer than").encode() in result.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_a_list_from_an_endless_pipe_is_refused(convcli_exe: list[str], tmp_path: Path) -> None:
-    yes = subprocess.Popen(["yes", "photo.png"], stdout=subprocess.PIPE)
+    yes = subprocess.Popen(["yes", "a" * (PATH_MAX + 1)], stdout=subprocess.PIPE)
     try:
         result = subprocess.run([*convcli_exe, "batch", "--from", "-", "-k", "box", "-o", str(tmp_path / "out")],
                                 stdin=yes.stdout, capture_output=True, timeout=30, check=False)
@@ -369,7 +410,7 @@ def test_a_list_from_an_endless_pipe_is_refused(convcli_exe: list[str], tmp_path
         yes.kill()
         yes.wait()
     assert result.returncode == 2
-    assert len(error_lines(result)) == 1 and f"{MAX_LIST_ENTRIES:,}".encode() in result.stderr
+    assert len(error_lines(result)) == 1 and f"longer than {PATH_MAX} bytes".encode() in result.stderr
 
 
 def test_read_file_list_caps_path_length_and_entries() -> None:

@@ -86,7 +86,7 @@ class InProcessExecutor:
 _work: WorkFunction | None = None  # a worker's copy, set once by the pool initializer
 _release: Any = None  # the semaphore that holds the start-up pings (see LocalPoolExecutor._start)
 _current: WorkItem | None = None  # the file this worker is filtering, if any
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT, the signals that stop a batch
 # How long a worker whose batch process died waits for the file in progress to unwind (its
 # temporary file removed) before it removes that file itself and exits.
 _UNWIND_SECONDS = 5.0
@@ -106,8 +106,10 @@ def _init_worker(work: WorkFunction, parent: Connection, release: Any) -> None:
     # The parent decides what an interruption means (cancel, terminate, sweep, summary); a
     # worker dying with a KeyboardInterrupt traceback on Ctrl-C would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for signum in _STOP_SIGNALS:
-        signal.signal(signum, _on_stop_signal)
+    # A closed terminal sends SIGHUP to every process of the job: that too is the parent's to
+    # handle. A worker is stopped by SIGTERM, from the parent or from its own watch thread.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_stop_signal)
     _work, _release = work, release
     threading.Thread(target=_watch_parent, args=(parent,), name="convcli-parent-watch", daemon=True).start()
 
@@ -276,10 +278,27 @@ def _signals_deferred() -> Iterator[None]:
     the parent never learns of, still reading its set-up. Held here, a signal takes effect as
     soon as the start is over, through the handler that was in place. Python-level handlers
     only (the default actions end the process at once anyway); only the main thread can set them.
+
+    SIGHUP is also blocked in this thread, and the helper processes started here (forkserver,
+    resource tracker) keep that mask: when a terminal closes, every process of the job gets
+    SIGHUP, and the resource tracker, dying of it, would be started again and print tracebacks
+    for the resources it no longer knows. The parent's own SIGHUP waits for the unblocking.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        with _handlers_deferred():
+            yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextmanager
+def _handlers_deferred() -> Iterator[None]:
+    """Replace the Python-level handlers of the stop signals by a note, and run the first noted
+    one on leaving."""
     received: list[int] = []
     previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
     for held in (signal.SIGINT, *_STOP_SIGNALS):
@@ -373,20 +392,22 @@ class LocalPoolExecutor:
             executor: ProcessPoolExecutor | None = None
             ready = False
             try:
-                release = context.Semaphore(0)
-                executor = ProcessPoolExecutor(
-                    max_workers=jobs,
-                    mp_context=cast(BaseContext, context),  # a context in all but name: see _TrackedContext
-                    initializer=_init_worker,
-                    initargs=(work, watch, release),
-                )
-                try:
-                    with _signals_deferred():
+                with _signals_deferred():
+                    # The pool's locks start the resource tracker, and its first process the
+                    # forkserver: both inside, so that they too ignore a closed terminal.
+                    release = context.Semaphore(0)
+                    executor = ProcessPoolExecutor(
+                        max_workers=jobs,
+                        mp_context=cast(BaseContext, context),  # a context in all but name: see _TrackedContext
+                        initializer=_init_worker,
+                        initargs=(work, watch, release),
+                    )
+                    try:
                         # One held task per worker makes the pool start them all now: starts
                         # fail here or never, and no later submit starts a process.
                         pings = [executor.submit(_ping) for _ in range(jobs)]
-                finally:
-                    release.release()
+                    finally:
+                        release.release()
                 for ping in pings:
                     ping.result()  # a worker that cannot start (an import fails) breaks the pool here
                 ready = True
