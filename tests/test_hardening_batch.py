@@ -297,12 +297,16 @@ def readme_batch_example() -> str:
 def test_the_readme_batch_example_runs_and_an_unguarded_script_is_told_the_fix(
     photos: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "unguarded.py").write_text(README_EXAMPLE)
-    result = subprocess.run([sys.executable, "unguarded.py"], cwd=photos.parent, capture_output=True,
+    (tmp_path / "unguarded").write_text(README_EXAMPLE)  # a script need not end in .py
+    result = subprocess.run([sys.executable, "unguarded"], cwd=photos.parent, capture_output=True,
                             timeout=60, check=False)
     assert result.returncode != 0
     assert 'if __name__ == "__main__":' in result.stderr.decode().strip().splitlines()[-1]
     assert not (photos.parent / "edges").exists()
+    # python -m convcli runs the package's __main__, which multiprocessing never runs again.
+    module = subprocess.run([sys.executable, "-m", "convcli", "batch", str(photos), "-k", "box", "-o",
+                             str(tmp_path / "m"), "-j", "2"], capture_output=True, timeout=60, check=False)
+    assert module.returncode == 0, module.stderr
 
     example = readme_batch_example()
     assert 'if __name__ == "__main__":' in example

@@ -238,8 +238,11 @@ def check_main_guard() -> None:
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if main is None or not isinstance(path, str) or not path.endswith(".py"):
+    if main is None or not isinstance(path, str):
         return  # python -c, an interactive session, a notebook: nothing is imported again
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    if spec_name is not None and (spec_name == "__main__" or spec_name.endswith(".__main__")):
+        return  # python -m package: multiprocessing does not run a package's __main__ again
     frame = inspect.currentframe()
     while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
         frame = frame.f_back
