@@ -480,10 +480,17 @@ class LocalPoolExecutor:
                     yield outcomes
                 if broken:
                     cause = _death(pool.context.processes)
-                    lost = sorted(running.values(), key=lambda item: item.index)
-                    running.clear()
                     settled = True
                     _stop(pool.executor, (), pool.context.processes)
+                    # Files other workers finished as the pool broke keep their outcome: run
+                    # again, their output (already there) would be refused.
+                    wait(running, timeout=_STOP_SECONDS)
+                    finished = [(i.index, f.result()) for f, i in running.items() if _succeeded(f)]
+                    if finished:
+                        yield finished
+                    done_indexes = {index for index, _ in finished}
+                    lost = sorted((i for i in running.values() if i.index not in done_indexes), key=lambda i: i.index)
+                    running.clear()
                     _sweep(item.destination for item in lost)
                     if alone is not None:
                         message = f"the worker process filtering it died ({cause}), also when it was filtered alone"
@@ -515,6 +522,10 @@ class LocalPoolExecutor:
         while queue:
             item = queue.popleft()
             yield [(item.index, work(item))]
+
+
+def _succeeded(future: Future[Any]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _failed(item: WorkItem, message: str) -> FileStatus:
