@@ -324,7 +324,7 @@ _POOL_ERRORS = (BrokenProcessPool, OSError, EOFError, RuntimeError)
 
 def _death(processes: Sequence[BaseProcess]) -> str:
     """How the worker that broke the pool ended, as far as can be told."""
-    stopped = {-signal.SIGTERM, 128 + signal.SIGTERM}  # the pool stops the other workers so
+    stopped = {-signal.SIGTERM, 128 + signal.SIGTERM}  # how the pool ends the other workers
     for process in processes:
         code = process.exitcode
         if code is None or code == 0 or code in stopped:

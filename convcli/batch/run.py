@@ -212,8 +212,7 @@ def filter_batch(
         # A worker stopped between writing its output and reporting it leaves a finished file the
         # report has not heard of: the report must match the disk, so it counts as written.
         for item in todo:
-            current = _identity(item.destination)
-            if results[item.index] is None and current is not None and current != before[item.index]:
+            if results[item.index] is None and _identity(item.destination) not in (None, before[item.index]):
                 results[item.index] = FileStatus(item.source, item.destination, "ok")
 
     files = [

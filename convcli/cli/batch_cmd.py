@@ -165,7 +165,8 @@ def batch(
 
     A bad file is reported on one line and the others go on. Exit status: 1 if any file failed.
 
-    Outputs are written atomically: Ctrl-C (exit 130) never leaves a truncated image; rerun with --skip-existing.
+    Outputs are written atomically: Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129) never leaves a
+    truncated image; rerun with --skip-existing, also with -o equal to SRC.
 
     [bold]Examples[/bold]
 
