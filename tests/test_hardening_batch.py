@@ -30,6 +30,7 @@ from convcli.batch import (
     read_file_list,
 )
 from convcli.batch.discover import MAX_LIST_ENTRIES, PATH_MAX
+from convcli.cli import main
 from convcli.errors import ParameterError
 from convcli.kernels import load_kernel
 from convcli.options import JobOptions
@@ -132,6 +133,8 @@ def test_sigterm_and_sighup_stop_the_workers_sweep_and_write_the_report(
     assert temporaries(out) == []
     assert b"processed" in stderr  # the summary line
     assert b"Traceback" not in stderr and b"resource_tracker" not in stderr, stderr
+    word = b"hung up (SIGHUP)" if signum == signal.SIGHUP else b"terminated"
+    assert stderr.splitlines()[-1] == b"convcli: error: " + word + b"; rerun with --skip-existing to finish"
     report = json.loads(report_path.read_text())
     assert report["interrupted"] is True
     written = sorted(p.name for p in out.glob("*.png"))
@@ -332,15 +335,15 @@ def test_the_readme_batch_example_runs_and_an_unguarded_script_is_told_the_fix(
     ],
 )
 def test_batch_refuses_bad_options_before_creating_anything(
-    convcli_exe: list[str], photos: Path, tmp_path: Path, options: list[str]
+    photos: Path, tmp_path: Path, options: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     kernel_file = tmp_path / "tiny.toml"
     kernel_file.write_text('name = "tiny"\ndescription = "d"\nmatrix = [[1]]\ndivisor = 1e-320\n')
     options = [str(kernel_file) if o == "TINY_DIVISOR" else o for o in options]
     out = tmp_path / "out"
-    result = run(convcli_exe, "batch", photos, "-k", "box", *options, "-o", out)
-    assert result.returncode == 2, result.stderr
-    assert len(error_lines(result)) == 1 and result.stderr.startswith(b"convcli: error:")
+    assert main(["batch", str(photos), "-k", "box", *options, "-o", str(out), "-j", "2"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convcli: error:"), lines
     assert not out.exists()
 
 
@@ -381,10 +384,10 @@ def test_resuming_in_place_skips_this_runs_outputs(convcli_exe: list[str], photo
 # -- file lists ----------------------------------------------------------------------------------------
 
 
-def test_a_missing_list_is_a_usage_error(convcli_exe: list[str], tmp_path: Path) -> None:
-    result = run(convcli_exe, "batch", "--from", tmp_path / "nope.txt", "-k", "box", "-o", tmp_path / "out")
-    assert result.returncode == 2
-    assert len(error_lines(result)) == 1 and b"nope.txt" in result.stderr
+def test_a_missing_list_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["batch", "--from", str(tmp_path / "nope.txt"), "-k", "box", "-o", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "nope.txt" in lines[0]
 
 
 def test_blank_lines_in_a_list_are_skipped(convcli_exe: list[str], photos: Path, tmp_path: Path) -> None:
@@ -395,13 +398,15 @@ def test_blank_lines_in_a_list_are_skipped(convcli_exe: list[str], photos: Path,
 
 
 @pytest.mark.parametrize("null", [False, True])
-def test_an_endless_list_is_refused_with_one_line(convcli_exe: list[str], tmp_path: Path, null: bool) -> None:
+def test_an_endless_list_is_refused_with_one_line(tmp_path: Path, null: bool,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     flags = ["-0"] if null else []
-    result = run(convcli_exe, "batch", "--from", "/dev/zero", *flags, "-k", "box", "-o", tmp_path / "out", timeout=30)
-    assert result.returncode == 2
-    assert len(error_lines(result)) == 1
+    assert main(["batch", "--from", "/dev/zero", *flags, "-k", "box", "-o", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
     # -0: a million empty entries; lines: one line longer than any path.
-    assert (f"{MAX_LIST_ENTRIES:,} entries" if null else "longer than").encode() in result.stderr
+    assert (f"{MAX_LIST_ENTRIES:,} entries" if null else "longer than") in lines[0]
+    assert not (tmp_path / "out").exists()
     assert not (tmp_path / "out").exists()
 
 
@@ -448,3 +453,28 @@ def test_fifos_are_refused_without_being_opened(convcli_exe: list[str], photos: 
     for fifo in (direct, inside, listed):
         assert any(str(fifo) in line and "not a regular file" in line for line in errors), errors
     assert len(list(out.iterdir())) == 3
+
+
+# -- the command line's signal handling --------------------------------------------------------------
+
+
+def test_a_stop_signal_is_one_line_and_a_second_cannot_cut_the_cleanup(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cleanup_finished: list[bool] = []
+
+    def filter_file(*args: Any, **kwargs: Any) -> None:
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        finally:
+            # The cleanup of the first signal: a second one, or Ctrl-C, must not interrupt it.
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGINT)
+            cleanup_finished.append(True)
+
+    monkeypatch.setattr("convcli.pipeline.filter_file", filter_file)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    assert main(["apply", str(photos / "0-astronaut.png"), "-k", "box", "-o", str(tmp_path / "o.png")]) == 143
+    assert cleanup_finished == [True]
+    assert capsys.readouterr().err == "convcli: error: terminated\n"
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # left as found
