@@ -158,6 +158,27 @@ def test_workers_exit_when_the_batch_process_is_killed(
 # -- a dead worker ---------------------------------------------------------------------------------
 
 
+class RefusingContext:
+    """A forkserver context that cannot have more than ``allowed`` processes alive at once, as under
+    ``ulimit -u``; ``error`` is what starting one more raises (EOFError: the server process died)."""
+
+    def __init__(self, allowed: int, error: BaseException) -> None:
+        self.base = multiprocessing.get_context("forkserver")
+        self.allowed = allowed
+        self.error = error
+        self.processes: list[Any] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the context API's name
+        if sum(1 for p in self.processes if p.is_alive()) >= self.allowed:
+            raise self.error
+        process = self.base.Process(*args, **kwargs)
+        self.processes.append(process)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
 class WriteOrDie:
     """Writes a small file per item; the poisoned source kills the worker process filtering it,
     and with ``once`` only the first time (a worker killed from outside)."""
@@ -174,6 +195,46 @@ class WriteOrDie:
                 os.kill(os.getpid(), signal.SIGKILL)
         Path(item.destination).write_bytes(b"done")
         return FileStatus(item.source, item.destination, "ok")
+
+
+class ExitOn(WriteOrDie):
+    """A library that calls sys.exit() on one file, inside the worker."""
+
+    def __call__(self, item: WorkItem) -> FileStatus:
+        if item.source == self.poison:
+            sys.exit(3)
+        return super().__call__(item)
+
+
+def test_a_worker_exiting_through_systemexit_fails_its_file_only(tmp_path: Path) -> None:
+    outcomes = collect(LocalPoolExecutor(2), ExitOn("in1"), items_in(tmp_path, 4))
+    assert [i for i, s in outcomes.items() if s.status == "failed"] == [1]
+    assert len(list(tmp_path.glob("out*"))) == 3
+
+
+def arrive(poison: str, home: int) -> WriteOrDie:
+    if os.getpid() != home:
+        raise ImportError("this worker cannot load the work")
+    return WriteOrDie(poison)
+
+
+class BrokenOnArrival(WriteOrDie):
+    """Work that every worker fails to load, as with a module missing on the workers' path."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (arrive, (self.poison, os.getpid()))
+
+
+def test_workers_that_die_starting_mean_one_warning_and_this_process(tmp_path: Path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        context = RefusingContext(100, OSError())
+        outcomes = collect(LocalPoolExecutor(3, context=cast(BaseContext, context)), BrokenOnArrival("none"),
+                           items_in(tmp_path, 4))
+    assert {s.status for s in outcomes.values()} == {"ok"} and len(outcomes) == 4
+    assert len(caught) == 1 and "in this process" in str(caught[0].message)
+    assert len(context.processes) == 3  # one attempt: fewer workers would die the same way
+    assert multiprocessing.active_children() == []
 
 
 def items_in(tmp_path: Path, count: int) -> list[WorkItem]:
@@ -210,27 +271,6 @@ def test_a_worker_killed_once_from_outside_costs_no_file(tmp_path: Path) -> None
 
 
 # -- process limits and a dead process machinery ----------------------------------------------------
-
-
-class RefusingContext:
-    """A forkserver context that cannot have more than ``allowed`` processes alive at once, as under
-    ``ulimit -u``; ``error`` is what starting one more raises (EOFError: the server process died)."""
-
-    def __init__(self, allowed: int, error: BaseException) -> None:
-        self.base = multiprocessing.get_context("forkserver")
-        self.allowed = allowed
-        self.error = error
-        self.processes: list[Any] = []
-
-    def Process(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the context API's name
-        if sum(1 for p in self.processes if p.is_alive()) >= self.allowed:
-            raise self.error
-        process = self.base.Process(*args, **kwargs)
-        self.processes.append(process)
-        return process
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.base, name)
 
 
 @pytest.mark.parametrize("error", [BlockingIOError(11, "Resource temporarily unavailable"), EOFError()])

@@ -417,7 +417,10 @@ class LocalPoolExecutor:
             except _POOL_ERRORS as exc:
                 first_error = first_error or exc
                 started = len(context.started())
-                jobs = started if 0 < started < jobs else jobs - 1
+                if isinstance(exc, BrokenProcessPool):
+                    jobs = 0  # started, then died starting (an import failed): so would any other
+                else:
+                    jobs = started if 0 < started < jobs else jobs - 1  # refused: try with fewer
                 continue
             finally:
                 if not ready and executor is not None:
@@ -466,13 +469,16 @@ class LocalPoolExecutor:
                 broken = False
                 for future in done:
                     item = running[future]
-                    try:
-                        outcomes.append((item.index, future.result()))
-                    except BrokenProcessPool:
+                    # Read as a value, not raised: a SystemExit from a library in the worker
+                    # must fail its file, not end this process.
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
                         broken = True
                         continue  # settled below, with the others in progress
-                    except Exception as exc:  # the pool's own machinery failed on this file
-                        outcomes.append((item.index, _failed(item, f"the worker process failed: {_describe(exc)}")))
+                    if error is None:
+                        outcomes.append((item.index, future.result()))
+                    else:  # the pool's own machinery, or the work, failed on this file
+                        outcomes.append((item.index, _failed(item, f"the worker process failed: {_describe(error)}")))
                     del running[future]
                     if item is alone:
                         alone = None
