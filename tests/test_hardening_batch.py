@@ -22,6 +22,7 @@ from PIL import Image
 
 from convcli.batch import (
     FileStatus,
+    FileWork,
     LocalPoolExecutor,
     WorkItem,
     discover,
@@ -195,6 +196,33 @@ class WriteOrDie:
                 os.kill(os.getpid(), signal.SIGKILL)
         Path(item.destination).write_bytes(b"done")
         return FileStatus(item.source, item.destination, "ok")
+
+
+class KillAfterWrite:
+    """convcli's own work of a file, whose worker dies once right after writing one output,
+    before it can report it."""
+
+    def __init__(self, work: FileWork, poison: str, marker: str) -> None:
+        self.work, self.poison, self.marker = work, poison, marker
+
+    def __call__(self, item: WorkItem) -> FileStatus:
+        status = self.work(item)
+        if item.source == self.poison and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return status
+
+
+def test_an_output_written_just_before_its_worker_died_counts_as_written(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    sources = sorted(photos.iterdir())
+    items = [WorkItem(i, str(p), str(out / p.name)) for i, p in enumerate(sources)]
+    work = KillAfterWrite(FileWork(tuple(SOBEL), JobOptions.from_values(threads=1), "refuse"), items[1].source,
+                          str(tmp_path / "killed-once"))
+    outcomes = collect(LocalPoolExecutor(2), work, items)
+    assert {s.status for s in outcomes.values()} == {"ok"}, outcomes  # not "already exists"
+    assert sorted(p.name for p in out.iterdir()) == [p.name for p in sources]
 
 
 class ExitOn(WriteOrDie):

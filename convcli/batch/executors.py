@@ -13,6 +13,7 @@ A new executor (a cluster scheduler, say) implements :class:`Executor` and is pa
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.machinery
 import inspect
 import multiprocessing
@@ -41,11 +42,15 @@ from convcli.errors import ParameterError
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One file to filter: its place in the plan, its input and its output."""
+    """One file to filter: its place in the plan, its input and its output.
+
+    ``attempt`` is 1, or more for a file run again because the worker filtering it died.
+    """
 
     index: int
     source: str
     destination: str
+    attempt: int = 1
 
 
 Outcome = tuple[int, FileStatus]
@@ -502,7 +507,7 @@ class LocalPoolExecutor:
                         message = f"the worker process filtering it died ({cause}), also when it was filtered alone"
                         yield [(alone.index, _failed(alone, message))]
                     else:
-                        suspects.extend(lost)
+                        suspects.extend(dataclasses.replace(item, attempt=item.attempt + 1) for item in lost)
                     return
             pool.executor.shutdown(wait=True)
             settled = True

@@ -36,6 +36,10 @@ class FileWork:
     def __call__(self, item: WorkItem) -> FileStatus:
         """Filter one file; every error becomes a ``failed`` status naming the file."""
         source, destination = item.source, item.destination
+        if item.attempt > 1 and self.existing != "overwrite" and os.path.lexists(destination):
+            # Run again because its worker died; the output was not there when the run began, so
+            # that first attempt wrote it and died before it could report it.
+            return FileStatus(source, destination, "ok")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
