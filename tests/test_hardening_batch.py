@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -546,3 +547,28 @@ def test_a_stop_signal_is_one_line_and_a_second_cannot_cut_the_cleanup(
     assert cleanup_finished == [True]
     assert capsys.readouterr().err == "convcli: error: terminated\n"
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # left as found
+
+
+def test_ctrl_c_in_the_calling_thread_stops_the_other_bands_at_their_next_strip() -> None:
+    from convcli.core.threads import check_abandoned, run_bands
+
+    started = threading.Event()
+    strips: list[int] = []
+    finished: list[bool] = []
+
+    def worker(r0: int, r1: int) -> None:
+        if r0 == 0:  # the calling thread: interrupted once another band runs
+            started.wait(10)
+            raise KeyboardInterrupt
+        started.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # strips of a band that would take ten seconds
+            check_abandoned()
+            strips.append(1)
+        finished.append(True)
+
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_bands(worker, rows=100, threads=2, work=1e12)
+    assert time.monotonic() - begun < 5 and finished == []
+    check_abandoned()  # the calling thread is never told to stop by it
