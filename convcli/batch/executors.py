@@ -91,7 +91,9 @@ class InProcessExecutor:
 _work: WorkFunction | None = None  # a worker's copy, set once by the pool initializer
 _release: Any = None  # the semaphore that holds the start-up pings (see LocalPoolExecutor._start)
 _current: WorkItem | None = None  # the file this worker is filtering, if any
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # besides SIGINT, the signals that stop a batch
+_SIGHUP: int | None = getattr(signal, "SIGHUP", None)  # not on Windows
+# Besides SIGINT, the signals that stop a batch.
+_STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM, *([_SIGHUP] if _SIGHUP else []))
 # How long a worker whose batch process died waits for the file in progress to unwind (its
 # temporary file removed) before it removes that file itself and exits.
 _UNWIND_SECONDS = 5.0
@@ -113,7 +115,8 @@ def _init_worker(work: WorkFunction, parent: Connection, release: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A closed terminal sends SIGHUP to every process of the job: that too is the parent's to
     # handle. A worker is stopped by SIGTERM, from the parent or from its own watch thread.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if _SIGHUP:
+        signal.signal(_SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_stop_signal)
     _work, _release = work, release
     threading.Thread(target=_watch_parent, args=(parent,), name="convcli-parent-watch", daemon=True).start()
@@ -140,7 +143,10 @@ def _watch_parent(parent: Connection) -> None:
     item = _current
     # Delivered to the main thread, which may be blocked reading the next task: the handler exits
     # at once when idle, or unwinds the file in progress (removing its temporary file).
-    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+    else:  # Windows: no signal reaches a thread; this ends the process at once
+        os.kill(os.getpid(), signal.SIGTERM)
     threading.Event().wait(_UNWIND_SECONDS)
     # Still here: the main thread is stuck inside a long computation. Remove what it may have
     # begun to write, and go.
@@ -295,7 +301,11 @@ def _signals_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    if not (_SIGHUP and hasattr(signal, "pthread_sigmask")):
+        with _handlers_deferred():
+            yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {_SIGHUP})
     try:
         with _handlers_deferred():
             yield

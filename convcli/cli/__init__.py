@@ -85,8 +85,9 @@ def _silence_stdout() -> None:
         pass
 
 
-# The signals that stop convcli, and the word the error line uses for each.
-STOP_WORDS: dict[int, str] = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up (SIGHUP)"}
+# The signals that stop convcli, and the word the error line uses for each (Windows has no SIGHUP).
+_SIGHUP: int | None = getattr(signal, "SIGHUP", None)
+STOP_WORDS: dict[int, str] = {signal.SIGTERM: "terminated", **({_SIGHUP: "hung up (SIGHUP)"} if _SIGHUP else {})}
 _stopping = False  # a stop signal (or Ctrl-C) has been received: its cleanup is under way
 
 
@@ -107,7 +108,7 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-_HANDLERS = ((signal.SIGINT, _on_sigint), (signal.SIGTERM, _on_stop_signal), (signal.SIGHUP, _on_stop_signal))
+_HANDLERS = ((signal.SIGINT, _on_sigint), *((signum, _on_stop_signal) for signum in STOP_WORDS))
 
 
 def _install_signal_handlers() -> dict[int, Any]:
