@@ -100,7 +100,7 @@ _UNWIND_SECONDS = 5.0
 
 
 class _Stopped(BaseException):
-    """Raised in a worker by SIGTERM or SIGHUP, so that the write in progress removes its temporary file."""
+    """Raised in a worker by SIGTERM, so that the write in progress removes its temporary file."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
