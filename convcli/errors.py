@@ -16,9 +16,22 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1  # a runtime failure: unreadable input, not an image, cannot write output
     USAGE = 2  # bad option value, unknown or malformed kernel
+    HANGUP = 129  # SIGHUP (128 + SIGHUP): the terminal closed; temporary files are removed first
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
     BROKEN_PIPE = 141  # the reader of standard output went away (128 + SIGPIPE), as `yes | head` reports
     TERMINATED = 143  # SIGTERM (128 + SIGTERM); temporary files are removed first
+
+
+class Terminated(SystemExit):
+    """A signal asked the process to stop (SIGTERM, SIGHUP); raised from its handler, so that the
+    same cleanup runs as for Ctrl-C. The exit status is 128 + the signal number.
+
+    A ``SystemExit``, not an ``Exception``: code that handles errors must not swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
 
 
 class ConvcliError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, 
 from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
+from convcli.core.validate import as_kernel, as_weights, check_filter_options
 from convcli.errors import OutputError, ParameterError
 from convcli.io import (
     STDIO,
@@ -54,6 +55,7 @@ __all__ = [
     "apply_kernel",
     "apply_kernels",
     "carry_alpha",
+    "check_job",
     "default_output_path",
     "filter_file",
     "output_path",
@@ -332,6 +334,50 @@ _COLOUR_16_BIT = (
 )
 
 
+def check_job(
+    kernels: Sequence[Kernel | str] | Kernel | str, job: JobOptions, formats: Iterable[str] = ()
+) -> None:
+    """Refuse, before any file is read or written, a job that could filter no image at all.
+
+    The one check of a job's options, shared by :func:`filter_file` (``convcli apply``) and
+    :func:`convcli.batch.filter_batch` (``convcli batch``): the core's own checks of the filtering
+    and mapping options (run on one pixel, so they are the very checks made while filtering) and
+    of every kernel's values, and what each output format in ``formats``, and an explicit
+    ``format``, can hold: 16-bit samples, and several frames with ``all_frames``.
+
+    >>> check_job(["sobel"], JobOptions.from_values(scale=float("nan")))
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: `scale` must be a finite number, got nan
+
+    Raises
+    ------
+    ParameterError
+        Naming the option (or the kernel) and the cause.
+    """
+    options, output = job.filter, job.output
+    check_encoder_settings(output.quality, output.compress_level)
+    check_filter_options(options.border, options.border_value, options.method)
+    resolve_pair(options.stride, "stride")
+    resolve_pair(options.dilation, "dilation")
+    mapping = map_to_uint16 if output.depth == 16 else map_to_uint8
+    mapping(np.zeros((1, 1), np.float32), output.mode, scale=output.scale, offset=output.offset)
+    for kernel in _resolve(kernels):
+        try:
+            for matrix in kernel.matrices:
+                as_kernel(matrix)
+            if kernel.weights is not None:
+                as_weights(kernel.weights)
+        except ParameterError as exc:
+            raise ParameterError(f"kernel {kernel.name!r}: {exc}") from None
+    explicit = resolve_format(STDIO, output.format) if output.format else None
+    for fmt in {*formats, *([explicit] if explicit else [])}:
+        check_output_capability(fmt, depth=output.depth)
+    if explicit and job.input.all_frames:
+        # Stated by the options, whatever the inputs: every animated input would fail.
+        check_output_capability(explicit, frames=True)
+
+
 def filter_file(
     source: str | Path,
     destination: str | Path | None,
@@ -373,14 +419,12 @@ def filter_file(
             destination = source
         elif str(destination) == STDIO or not _same_file(Path(source), Path(destination)):
             raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
-    check_encoder_settings(output.quality, output.compress_level)
     destination = output_path(source, destination, resolved, output.format)
     # None until the header is read when the name has no suffix: the output takes the input's format,
     # as a file rewritten in place does whatever its suffix (scan.mpo, photo.data).
     keeps_format = in_place and output.format is None and suffix_format(destination) is None
     fmt = None if keeps_format else format_from_name(destination, output.format)
-    if fmt is not None:
-        check_output_capability(fmt, depth=output.depth)
+    check_job(resolved, job, [] if fmt is None else [fmt])
     if str(destination) == STDIO:
         check_stdout()
     through_stdio = STDIO in (str(source), str(destination))

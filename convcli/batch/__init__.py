@@ -35,7 +35,15 @@ from convcli.batch.plan import (
     render_name,
 )
 from convcli.batch.report import BatchInterrupted, BatchReport, FileStatus, Status
-from convcli.batch.run import Existing, FileWork, default_jobs, filter_batch, run_batch, sweep_temp_files
+from convcli.batch.run import (
+    BatchTerminated,
+    Existing,
+    FileWork,
+    default_jobs,
+    filter_batch,
+    run_batch,
+    sweep_temp_files,
+)
 from convcli.io.formats import READ_SUFFIXES
 
 __all__ = [
@@ -44,6 +52,7 @@ __all__ = [
     "READ_SUFFIXES",
     "BatchInterrupted",
     "BatchReport",
+    "BatchTerminated",
     "Executor",
     "Existing",
     "FileStatus",

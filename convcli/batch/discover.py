@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -14,18 +15,26 @@ from convcli.io.formats import READ_SUFFIXES
 
 FileKey = tuple[int, int]
 
+# The longest path a list entry may hold, in bytes: Linux's PATH_MAX, the longest path the kernel
+# opens. A longer line is no path, but a sign that the list is not a list of paths (/dev/zero).
+PATH_MAX = 4096
+# The most entries a list may hold; with PATH_MAX, this bounds what reading a list can cost.
+MAX_LIST_ENTRIES = 1_000_000
+
 
 @dataclass(frozen=True)
 class SourceFile:
     """An input found by :func:`discover`.
 
     ``relative`` is where its output goes under the output folder (its folder part is mirrored);
-    ``error`` is set for a match that cannot be used (a broken link, an unreadable folder).
+    ``error`` is set for a match that cannot be used (a broken link, an unreadable folder, a FIFO);
+    ``walked`` says it was found in a folder rather than named on the command line or in a list.
     """
 
     path: Path
     relative: PurePath
     error: str | None = None
+    walked: bool = False
 
 
 def file_key(path: Path | os.DirEntry[str], *, follow: bool = True) -> FileKey | None:
@@ -38,6 +47,25 @@ def file_key(path: Path | os.DirEntry[str], *, follow: bool = True) -> FileKey |
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _not_regular(path: Path | str, mode: int) -> str | None:
+    """The reason a file of this ``mode`` is refused as an input, or None for a regular file.
+
+    A FIFO or a device is never opened: reading one can wait forever, or never end.
+    """
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    return f"{path}: not a regular file ({kind}); convcli reads image files only"
 
 
 def _matcher(pattern: str | None) -> Callable[[str], bool]:
@@ -83,11 +111,16 @@ def _walk(
                 if not matches(entry.name):
                     continue
                 if entry.is_file():
-                    yield SourceFile(Path(entry.path), relative / entry.name)
+                    yield SourceFile(Path(entry.path), relative / entry.name, walked=True)
                 elif is_link and not os.path.exists(entry.path):
-                    yield SourceFile(Path(entry.path), relative / entry.name, f"{entry.path}: broken symbolic link")
+                    error = f"{entry.path}: broken symbolic link"
+                    yield SourceFile(Path(entry.path), relative / entry.name, error, walked=True)
+                else:  # a FIFO, socket or device under an image's name: reported, never opened
+                    reason = _not_regular(entry.path, entry.stat().st_mode)
+                    yield SourceFile(Path(entry.path), relative / entry.name, reason, walked=True)
             except OSError as exc:
-                yield SourceFile(Path(entry.path), relative / entry.name, f"{entry.path}: {exc.strerror or exc}")
+                error = f"{entry.path}: {exc.strerror or exc}"
+                yield SourceFile(Path(entry.path), relative / entry.name, error, walked=True)
         stack.extend(reversed(subfolders))
 
 
@@ -156,7 +189,8 @@ def discover(
                 for item in _walk(path, recursive, matches, visited, excluded):
                     add(item)
             elif path.exists():
-                add(SourceFile(path, _listed_relative(path, recursive) if from_list else PurePath(path.name)))
+                relative = _listed_relative(path, recursive) if from_list else PurePath(path.name)
+                add(SourceFile(path, relative, _not_regular(path, path.stat().st_mode)))
             elif from_list:
                 # One stale line in a list is one failed file, not a reason to refuse the batch.
                 add(SourceFile(path, _listed_relative(path, recursive), f"{path}: no such file"))
@@ -165,21 +199,64 @@ def discover(
     return found
 
 
-def read_file_list(stream: BinaryIO, *, null: bool = False) -> list[str]:
+def read_file_list(
+    stream: BinaryIO,
+    *,
+    null: bool = False,
+    name: str = "the file list",
+    max_entries: int = MAX_LIST_ENTRIES,
+) -> list[str]:
     """Read paths from a stream: one per line, or NUL-separated with ``null`` (``find -print0``).
 
     Bytes that are not valid UTF-8 are kept with :func:`os.fsdecode`, so any name the file
-    system allows comes through. Empty entries are ignored.
+    system allows comes through. Empty entries are ignored, and so are blank lines (spaces and
+    tabs only); with ``null`` every non-empty entry is a name. The stream is read in bounded
+    pieces, and refused as soon as an entry is longer than :data:`PATH_MAX` bytes or there are
+    more than ``max_entries`` entries: ``/dev/zero`` or ``yes`` cannot fill the memory.
 
     >>> import io
-    >>> read_file_list(io.BytesIO(b"a.jpg\\nb c.png\\n\\n"))
+    >>> read_file_list(io.BytesIO(b"a.jpg\\nb c.png\\n\\n  \\n"))
     ['a.jpg', 'b c.png']
     >>> read_file_list(io.BytesIO(b"new\\nline.png\\0x.png\\0"), null=True)
     ['new\\nline.png', 'x.png']
+
+    Raises
+    ------
+    ParameterError
+        Naming ``name`` and the cap, or a NUL byte in a line-separated list.
     """
-    data = stream.read()
-    if null:
-        parts = data.split(b"\0")
-    else:
-        parts = [line[:-1] if line.endswith(b"\r") else line for line in data.split(b"\n")]
-    return [os.fsdecode(part) for part in parts if part]
+    separator = b"\0" if null else b"\n"
+    paths: list[str] = []
+    pending = b""
+    line = 0
+
+    def take(entry: bytes) -> None:
+        nonlocal line
+        line += 1  # empty entries count too, or -0 on /dev/zero would read for ever
+        if line > max_entries:
+            raise ParameterError(f"{name}: more than {max_entries:,} entries; split the list")
+        if not null and entry.endswith(b"\r"):
+            entry = entry[:-1]
+        if len(entry) > PATH_MAX:
+            raise ParameterError(f"{name}: entry {line} is longer than {PATH_MAX} bytes, the longest path")
+        if not null and b"\0" in entry:
+            raise ParameterError(f"{name}: entry {line} holds a NUL byte; for a NUL-separated list add -0")
+        if entry if null else entry.strip(b" \t"):
+            paths.append(os.fsdecode(entry))
+
+    while True:
+        data = stream.read(_READ_SIZE)
+        if not data:
+            break
+        pending += data
+        *entries, pending = pending.split(separator)
+        for entry in entries:
+            take(entry)
+        if len(pending) > PATH_MAX + 1:  # the +1 leaves room for a carriage return
+            take(pending)  # refused: longer than any path
+    if pending:
+        take(pending)
+    return paths
+
+
+_READ_SIZE = 1 << 16

@@ -158,10 +158,17 @@ def plan_batch(
     *,
     template: str = DEFAULT_TEMPLATE,
     fmt: str | None = None,
+    resume: bool = False,
 ) -> list[Task]:
     """Give every input its output path, and refuse a plan that would lose data.
 
     The output of ``files[i]`` is ``outdir / relative.parent / render_name(...)``.
+
+    With ``resume`` (``--skip-existing``), a file found in a folder that is itself the output
+    of another input of this plan is taken as the output of an earlier run, and left out of the
+    inputs: outputs written beside their inputs (``-o`` equal to a source folder) are then
+    skipped instead of refused. Without it, and always for a file named on the command line or
+    in a list, such a plan is refused: replacing that file could destroy an input.
 
     Raises
     ------
@@ -181,6 +188,13 @@ def plan_batch(
             # a name without a suffix takes each input's format.
             format_from_name(destination, fmt)
         tasks.append(Task(item.path, destination, item.error))
+    if resume:
+        output_of = {os.path.normcase(os.path.abspath(t.destination)): t.source for t in tasks}
+        tasks = [
+            task for task, item in zip(tasks, files, strict=True)
+            if not item.walked
+            or output_of.get(os.path.normcase(os.path.abspath(task.source)), task.source) == task.source
+        ]
 
     claimed: dict[str, Path] = {}
     collisions: list[str] = []
@@ -203,6 +217,7 @@ def plan_batch(
         hits_path = os.path.normcase(os.path.abspath(task.destination)) in input_paths
         if hits_path or file_key(task.destination) in input_keys:
             raise ParameterError(
-                f"{task.destination}: the output would overwrite an input file; choose another -o or --name"
+                f"{task.destination}: the output would overwrite an input file; choose another -o or --name "
+                "(or, if it is the output of an earlier run, resume with --skip-existing)"
             )
     return tasks

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypedDict, Unpack, get_args
 
-from convcli.batch.executors import Executor, InProcessExecutor, LocalPoolExecutor, WorkItem
+from convcli.batch.executors import Executor, InProcessExecutor, LocalPoolExecutor, WorkItem, check_main_guard
 from convcli.batch.plan import Task
 from convcli.batch.report import BatchInterrupted, BatchReport, FileStatus
-from convcli.errors import ConvcliError, OutputExistsError, ParameterError
+from convcli.errors import ConvcliError, OutputExistsError, ParameterError, Terminated
+from convcli.io import format_from_name
 from convcli.io.atomic import temp_file_pattern
 from convcli.kernels import Kernel
 from convcli.options import FilterOptions, JobOptions, Limits, OutputOptions
-from convcli.pipeline import filter_file
+from convcli.pipeline import check_job, filter_file
 
 Existing = Literal["refuse", "skip", "overwrite"]
 EXISTING_CHOICES: tuple[str, ...] = get_args(Existing)
@@ -35,6 +36,10 @@ class FileWork:
     def __call__(self, item: WorkItem) -> FileStatus:
         """Filter one file; every error becomes a ``failed`` status naming the file."""
         source, destination = item.source, item.destination
+        if item.attempt > 1 and self.existing != "overwrite" and os.path.lexists(destination):
+            # Run again because its worker died; the output was not there when the run began, so
+            # that first attempt wrote it and died before it could report it.
+            return FileStatus(source, destination, "ok")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -60,6 +65,24 @@ class FileWork:
         status.seconds = time.perf_counter() - start
         status.warnings = [_with_path(str(w.message), source) for w in caught]
         return status
+
+
+class BatchTerminated(Terminated):
+    """SIGTERM or SIGHUP stopped a batch (see :class:`~convcli.errors.Terminated`); ``report``
+    holds what was finished before, as :class:`~convcli.batch.report.BatchInterrupted` does for Ctrl-C."""
+
+    def __init__(self, report: BatchReport, signum: int) -> None:
+        super().__init__(signum)
+        self.report = report
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """Device, inode and change time of ``path`` (not followed), or None if there is nothing there."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
 
 
 def _with_path(message: str, source: str) -> str:
@@ -142,9 +165,16 @@ def filter_batch(
 
     Raises
     ------
+    ParameterError
+        Before any work (no folder created), for options or kernels no file could be filtered
+        with (:func:`~convcli.pipeline.check_job`), or a pool started from the unguarded top
+        level of a script (:func:`~convcli.batch.executors.check_main_guard`).
     BatchInterrupted
         On Ctrl-C, after the workers are stopped and their temporary files removed; finished
         outputs are kept and the exception carries the report.
+    BatchTerminated
+        The same on SIGTERM or SIGHUP, when the program turns them into
+        :class:`~convcli.errors.Terminated` (the command line does).
     """
     if existing not in EXISTING_CHOICES:
         raise ParameterError(f"`existing` must be one of {', '.join(EXISTING_CHOICES)}, got {existing!r}")
@@ -152,6 +182,12 @@ def filter_batch(
     if jobs < 1:
         raise ParameterError(f"`jobs` must be at least 1, got {jobs}")
     job = job or JobOptions()
+    # A name with no suffix takes its input's format, known once the file is read.
+    named = (format_from_name(t.destination, job.output.format) for t in tasks if t.error is None)
+    formats = {fmt for fmt in named if fmt is not None}
+    check_job(kernels, job, formats)
+    if executor is None and jobs > 1 and len(tasks) > 1:
+        check_main_guard()
     if jobs > 1 and job.filter.threads is None:
         job = job.replace(threads=1)
     start = time.perf_counter()
@@ -163,11 +199,12 @@ def filter_batch(
             on_file(status)
 
     todo = _prepare(tasks, existing, settle)
+    before = {item.index: _identity(item.destination) for item in todo}
     stopped = fail_fast and any(r is not None and r.status == "failed" for r in results)
     jobs = max(1, min(jobs, len(todo)))
     if executor is None:
         executor = InProcessExecutor() if jobs == 1 else LocalPoolExecutor(jobs)
-    interrupted = False
+    stop: KeyboardInterrupt | Terminated | None = None
     try:
         if todo and not stopped:
             outcomes = executor.run(FileWork(tuple(kernels), job, existing), todo)
@@ -180,19 +217,26 @@ def filter_batch(
                         break
             finally:
                 outcomes.close()  # stops the work still running: nothing is written after this
-    except KeyboardInterrupt:
-        interrupted = True
+    except (KeyboardInterrupt, Terminated) as exc:  # every stop signal gets the same cleanup
+        stop = exc
     finally:
         # However the run ended, no half-written temporary file of this batch survives it.
         if any(results[item.index] is None for item in todo):
             sweep_temp_files(Path(item.destination) for item in todo if results[item.index] is None)
+        # A worker stopped between writing its output and reporting it leaves a finished file the
+        # report has not heard of: the report must match the disk, so it counts as written.
+        for item in todo:
+            if results[item.index] is None and _identity(item.destination) not in (None, before[item.index]):
+                results[item.index] = FileStatus(item.source, item.destination, "ok")
 
     files = [
         status if status is not None else FileStatus(str(t.source), str(t.destination), "cancelled")
         for status, t in zip(results, tasks, strict=True)
     ]
-    report = BatchReport(files, time.perf_counter() - start, jobs, interrupted)
-    if interrupted:
+    report = BatchReport(files, time.perf_counter() - start, jobs, stop is not None)
+    if isinstance(stop, Terminated):
+        raise BatchTerminated(report, stop.signum)
+    if stop is not None:
         raise BatchInterrupted(report)
     return report
 

@@ -23,7 +23,7 @@ from types import FrameType
 from typing import Any, Protocol, TextIO, cast
 
 from convcli import __version__
-from convcli.errors import STDOUT_CLOSED, ConvcliError, ExitCode, StdoutError
+from convcli.errors import STDOUT_CLOSED, ConvcliError, ExitCode, StdoutError, Terminated
 from convcli.options import NATIVE_MESSAGES_ENV
 from convcli.text import printable
 
@@ -188,19 +188,61 @@ def _silence_stdout() -> None:
         pass
 
 
-class _Terminated(SystemExit):
-    """SIGTERM, raised as an exception so that ``finally`` blocks remove temporary files."""
+# The signals that stop convcli, and the word the error line uses for each (Windows has no SIGHUP).
+_SIGHUP: int | None = getattr(signal, "SIGHUP", None)
+STOP_WORDS: dict[int, str] = {signal.SIGTERM: "terminated", **({_SIGHUP: "hung up (SIGHUP)"} if _SIGHUP else {})}
+_stopping = False  # a stop signal (or Ctrl-C) has been received: its cleanup is under way
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated(ExitCode.TERMINATED)
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP raise, so that ``finally`` blocks and a batch's cleanup run as for Ctrl-C."""
+    global _stopping
+    if _stopping:
+        return  # a second signal must not interrupt the cleanup of the first (it is bounded)
+    _stopping = True
+    raise Terminated(signum)
 
 
-def _install_sigterm() -> None:
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    raise KeyboardInterrupt
+
+
+_HANDLERS = ((signal.SIGINT, _on_sigint), *((signum, _on_stop_signal) for signum in STOP_WORDS))
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """Install the handlers where the signal has its default action; return what they replaced.
+
+    A signal the caller ignores (``nohup`` ignores SIGHUP) or handles itself is left alone.
+    """
+    global _stopping
+    _stopping = False
+    replaced: dict[int, Any] = {}
+    for signum, handler in _HANDLERS:
+        try:
+            current = signal.getsignal(signum)
+            if current is signal.SIG_DFL or (signum == signal.SIGINT and current is signal.default_int_handler):
+                signal.signal(signum, handler)
+                replaced[signum] = current
+        except ValueError:  # not the main thread: leave signals to the host program
+            pass
+    return replaced
+
+
+def _restore_signal_handlers(replaced: dict[int, Any]) -> None:
+    for signum, handler in replaced.items():
+        signal.signal(signum, handler)
+
+
+def _stop_line(signum: int) -> None:
+    # After SIGHUP the terminal may be gone: a line that cannot be written is not an error.
     try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread: leave signals to the host program
+        error_line(STOP_WORDS.get(signum, "terminated"))
+    except OSError:
         pass
 
 
@@ -361,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("PIL").addHandler(logging.NullHandler())
     if completing:
         return _complete(args, debug)
-    _install_sigterm()
+    replaced = _install_signal_handlers()
     try:
         from typer.main import get_command
 
@@ -374,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:
             # Typer turns a broken pipe into sys.exit(1) from inside its `except OSError`; the
             # BrokenPipeError is the exit's context. Report it as SIGPIPE would, and quietly.
-            if isinstance(exc.__context__, BrokenPipeError) and not isinstance(exc, _Terminated):
+            if isinstance(exc.__context__, BrokenPipeError) and not isinstance(exc, Terminated):
                 _silence_stdout()
                 return ExitCode.BROKEN_PIPE
             raise
@@ -408,9 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
-    except _Terminated:
-        error_line("terminated")
-        return ExitCode.TERMINATED
+    except Terminated as exc:
+        _stop_line(exc.signum)
+        return 128 + exc.signum
     except MemoryError:
         if debug:
             raise
@@ -421,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error_line("input nested too deeply to process")
         return ExitCode.USAGE
+    finally:
+        _restore_signal_handlers(replaced)
 
 
 def _complete(args: Sequence[str], debug: bool) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convcli.cli import error_line
+from convcli.cli import STOP_WORDS, error_line
 from convcli.cli.params import (
     KernelOpt,
     QuietOpt,
@@ -104,17 +104,26 @@ class _Feedback:
             self.progress.update(self.task_id, rate=f"{done / elapsed:.1f} files/s" if elapsed > 0 else "")
 
 
+def _write_stderr(text: str) -> None:
+    # After SIGHUP the terminal may be gone; the report must still be written.
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
 def _read_list(source: str, null: bool) -> list[str]:
     from convcli.batch import read_file_list
-    from convcli.errors import ImageError
 
+    # A list that cannot be read is a usage error, as a missing SRC is.
     if source == "-":
-        return read_file_list(sys.stdin.buffer, null=null)
+        return read_file_list(sys.stdin.buffer, null=null, name="standard input")
     try:
         with open(source, "rb") as handle:
-            return read_file_list(handle, null=null)
+            return read_file_list(handle, null=null, name=source)
     except OSError as exc:
-        raise ImageError(f"{source}: cannot read the file list: {exc.strerror or exc}") from None
+        raise ParameterError(f"{source}: cannot read the file list: {exc.strerror or exc}") from None
 
 
 @with_job_options
@@ -171,7 +180,8 @@ def batch(
 
     A bad file is reported on one line and the others go on. Exit status: 1 if any file failed.
 
-    Outputs are written atomically: Ctrl-C (exit 130) never leaves a truncated image; rerun with --skip-existing.
+    Outputs are written atomically: Ctrl-C (exit 130), SIGTERM (143) or SIGHUP (129) never leaves a
+    truncated image; rerun with --skip-existing, also with -o equal to SRC.
 
     [bold]Examples[/bold]
 
@@ -185,7 +195,15 @@ def batch(
 
       convcli batch photos -r -k sobel -o out --skip-existing --report run.json
     """
-    from convcli.batch import BatchInterrupted, BatchReport, check_template, discover, filter_batch, plan_batch
+    from convcli.batch import (
+        BatchInterrupted,
+        BatchReport,
+        BatchTerminated,
+        check_template,
+        discover,
+        filter_batch,
+        plan_batch,
+    )
     from convcli.batch.report import check_report_path
 
     if overwrite and skip_existing:
@@ -198,7 +216,7 @@ def batch(
     kernels = load_kernels(kernel)
     listed = _read_list(from_list, null) if from_list is not None else []
     files = discover(sources or [], recursive=recursive, pattern=pattern, exclude=[outdir], listed=listed)
-    tasks = plan_batch(files, outdir, kernels, template=name, fmt=job.output.format)
+    tasks = plan_batch(files, outdir, kernels, template=name, fmt=job.output.format, resume=skip_existing)
     if report is not None:
         # Kernel files and the --from list are inputs too: a report must not replace them either.
         kernel_files = [k.source for k in kernels if k.source != "built-in" and os.path.isfile(k.source)]
@@ -213,20 +231,23 @@ def batch(
             BatchReport([], 0.0, 0).write_json(report)
         return
     existing: Existing = "overwrite" if overwrite else "skip" if skip_existing else "refuse"
-    interrupted = False
+    stopped: tuple[str, int] | None = None  # what stopped the run, and the exit status it means
     with _Feedback(len(tasks), quiet=quiet, verbose=verbose) as feedback:
         try:
             result = filter_batch(
                 tasks, kernels, job, jobs=jobs, existing=existing, fail_fast=fail_fast, on_file=feedback
             )
         except BatchInterrupted as exc:
-            result, interrupted = exc.report, True
+            result, stopped = exc.report, ("interrupted", ExitCode.INTERRUPTED)
+        except BatchTerminated as exc:
+            result, stopped = exc.report, (STOP_WORDS.get(exc.signum, "terminated"), 128 + exc.signum)
     if not quiet:
-        sys.stderr.write(printable(result.summary_line()) + "\n")
+        _write_stderr(printable(result.summary_line()) + "\n")
     if report is not None:
         result.write_json(report)
-    if interrupted:
-        error_line("interrupted; rerun with --skip-existing to finish")
-        raise typer.Exit(ExitCode.INTERRUPTED)
+    if stopped is not None:
+        word, status = stopped
+        _write_stderr(f"convcli: error: {word}; rerun with --skip-existing to finish\n")
+        raise typer.Exit(status)
     if result.count("failed"):
         raise typer.Exit(ExitCode.FAILURE)

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
-from convcli.core.threads import run_bands
+from convcli.core.threads import check_abandoned, run_bands
 
 # Bytes of accumulator + scratch per strip. Every tap makes one or two passes over the strip,
 # so it should stay in cache together with the padded rows it reads; much smaller strips lose
@@ -95,6 +95,7 @@ class TapPlan:
         """Write (or with ``accumulate`` add) ``sum(w[t] * view(t))`` into ``acc``."""
         filled = accumulate
         for group in self.groups:
+            check_abandoned()  # a strip of a large kernel is many passes: seconds on a big image
             if group.magnitude == 1:
                 remaining = list(group.taps)
                 if not filled:
@@ -231,6 +232,7 @@ class DirectPlan:
         step = strip_rows(out_w * channels)
         scratch_buf = np.empty((min(step, o1 - o0), out_w, channels), dtype=np.float32)
         for r0 in range(o0, o1, step):
+            check_abandoned()
             n = min(o1, r0 + step) - r0
             # Accumulator and scratch have the same layout as the tap views (flat rows at column
             # stride 1), so every ufunc call sees matching, coalescable operands.
@@ -260,6 +262,7 @@ class DirectPlan:
         rows = max(1, min(o1 - o0, STRIP_BYTES // (len(columns) * span * channels * 4)))
         products_buf = np.empty(rows * len(columns) * span * channels, dtype=np.float32)
         for r0 in range(o0, o1, rows):
+            check_abandoned()
             n = min(o1, r0 + rows) - r0
             for c0 in range(0, out_w, chunk):
                 m = min(out_w, c0 + chunk) - c0

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
-from convcli.core.threads import run_bands
+from convcli.core.threads import check_abandoned, run_bands
 
 # Samples (rows x cols x channels) of one tile: about 10 MiB real plus 10 MiB of spectrum per
 # thread, whatever the image size. Larger tiles ran slower per output sample in
@@ -203,6 +203,7 @@ def _fft_band(
     freq = np.empty((channels, th, tw // 2 + 1), dtype=np.complex64)
     result = np.empty((channels, th, tw), dtype=np.float32)
     for r0 in range(o0, o1, rows_per):
+        check_abandoned()
         nr = min(o1, r0 + rows_per) - r0
         in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
         for c0 in range(0, out_w, cols_per):

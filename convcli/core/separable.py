@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from convcli.core.direct import TapPlan, column_view, make_plan, row_stack, strip_rows
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
-from convcli.core.threads import run_bands
+from convcli.core.threads import check_abandoned, run_bands
 
 # Singular values below this fraction of the largest are dropped. Float32 kernels carry about
 # 1e-7 of relative noise, so a Gaussian built in float32 has s2/s1 ~ 1e-8; dropping terms of
@@ -168,6 +168,7 @@ class SeparablePlan:
         temp_buf = np.empty((rows, need_w, channels), dtype=np.float32)
         scratch_buf = np.empty((rows, need_w, channels), dtype=np.float32)
         for r0 in range(o0, o1, step):
+            check_abandoned()
             n = min(o1, r0 + step) - r0
             temp, scratch = temp_buf[:n], scratch_buf[:n]
             temp_flat, scratch_flat = column_view(temp, 0, need_w, 1), column_view(scratch, 0, need_w, 1)

@@ -88,9 +88,27 @@ def run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: i
         return
     edges = band_edges(rows, bands, align)
     pool = _shared_pool()
-    futures = [pool.submit(worker, edges[b], edges[b + 1]) for b in range(1, bands)]
+    abandoned = threading.Event()
+
+    def band(r0: int, r1: int) -> None:
+        outer = getattr(_local, "abandoned", None)
+        _local.abandoned = abandoned
+        try:
+            worker(r0, r1)
+        except _BandAbandonedError:
+            pass
+        finally:
+            _local.abandoned = outer
+
+    futures = [pool.submit(band, edges[b], edges[b + 1]) for b in range(1, bands)]
     try:
         worker(edges[0], edges[1])
+    except BaseException:
+        # Ctrl-C or SIGTERM (raised in the calling thread only) or an error: the other bands stop
+        # at their next strip, instead of finishing an image nobody will use while the caller,
+        # and the process's exit, wait for them.
+        abandoned.set()
+        raise
     finally:
         for future in futures:
             future.result()
@@ -110,3 +128,20 @@ def _without_float_warnings(worker: BandWorker) -> BandWorker:
             worker(r0, r1)
 
     return run
+
+
+_local = threading.local()  # in a pool thread: the Event that says its band was abandoned
+
+
+class _BandAbandonedError(Exception):
+    """Raised in a pool thread by :func:`check_abandoned` to end a band nobody waits for."""
+
+
+def check_abandoned() -> None:
+    """End the band this pool thread computes if its caller gave up; engines call it between strips.
+
+    A no-op in the calling thread, which a signal interrupts by itself.
+    """
+    abandoned = getattr(_local, "abandoned", None)
+    if abandoned is not None and abandoned.is_set():
+        raise _BandAbandonedError
