@@ -348,7 +348,7 @@ def check_job(
     >>> check_job(["sobel"], JobOptions.from_values(scale=float("nan")))
     Traceback (most recent call last):
     ...
-    convcli.errors.ParameterError: `scale` must be a finite number, got nan
+    convcli.errors.ParameterError: `scale` must be a finite number within float32's range (+-3.4e+38), got nan
 
     Raises
     ------

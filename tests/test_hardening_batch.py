@@ -519,7 +519,7 @@ def test_fifos_are_refused_without_being_opened(convcli_exe: list[str], photos: 
     errors = [line for line in error_lines(result) if line.startswith("convcli: error:")]
     assert len(errors) == 3
     for fifo in (direct, inside, listed):
-        assert any(str(fifo) in line and "not a regular file" in line for line in errors), errors
+        assert any(str(fifo) in line and "is a FIFO (named pipe), not an image file" in line for line in errors), errors
     assert len(list(out.iterdir())) == 3
 
 

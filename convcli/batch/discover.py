@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -12,6 +11,8 @@ from typing import BinaryIO
 
 from convcli.errors import ParameterError
 from convcli.io.formats import READ_SUFFIXES
+from convcli.io.stdio import not_an_image_file
+from convcli.readfile import file_kind
 
 FileKey = tuple[int, int]
 
@@ -49,23 +50,13 @@ def file_key(path: Path | os.DirEntry[str], *, follow: bool = True) -> FileKey |
     return (st.st_dev, st.st_ino)
 
 
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
-
-
 def _not_regular(path: Path | str, mode: int) -> str | None:
     """The reason a file of this ``mode`` is refused as an input, or None for a regular file.
 
     A FIFO or a device is never opened: reading one can wait forever, or never end.
     """
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
-    return f"{path}: not a regular file ({kind}); convcli reads image files only"
+    kind = file_kind(mode)
+    return None if kind is None else not_an_image_file(path, kind)
 
 
 def _matcher(pattern: str | None) -> Callable[[str], bool]:

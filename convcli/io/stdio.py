@@ -45,14 +45,23 @@ def open_source(source: str | Path, *, limit: int | None = None) -> BinaryIO:
     try:
         return open_regular(path)
     except NotRegularFileError as exc:
-        hint = "; to read a pipe, give - and redirect it to standard input" if exc.kind.startswith("a FIFO") else ""
-        raise ImageError(f"{path}: is {exc.kind}, not an image file{hint}") from exc
+        raise ImageError(not_an_image_file(path, exc.kind)) from exc
     except FileNotFoundError as exc:
         raise ImageError(f"{path}: no such file") from exc
     except PermissionError as exc:
         raise ImageError(f"{path}: permission denied") from exc
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise ImageError(f"{path}: cannot open: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+def not_an_image_file(path: str | Path, kind: str) -> str:
+    """The reason an input that is not a regular file (``kind``: "a FIFO (named pipe)"...) is refused.
+
+    >>> not_an_image_file("p.png", "a socket")
+    'p.png: is a socket, not an image file'
+    """
+    hint = "; to read a pipe, give - and redirect it to standard input" if kind.startswith("a FIFO") else ""
+    return f"{path}: is {kind}, not an image file{hint}"
 
 
 def read_upto(stream: BinaryIO, count: int) -> bytes:
