@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 _MEMINFO = Path("/proc/meminfo")
 _CGROUP = Path("/sys/fs/cgroup")
+# Modes that come with alpha (a palette may have a transparent index): counted as one more channel.
+_MAY_HAVE_ALPHA = frozenset({"RGBA", "LA", "La", "RGBa", "PA", "P"})
 # Headroom over the estimate for what it leaves out: encoder buffers, engine scratch, Python.
 _MEMORY_HEADROOM = 1.25
 
@@ -76,6 +78,11 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     job = job or JobOptions()
     options = job.filter
     channels = 1 if job.input.gray else header.channels
+    if header.mode in _MAY_HAVE_ALPHA:
+        from convcli.pipeline import resolve_alpha  # imported here: the pipeline imports this module
+
+        # Premultiplied or filtered, alpha is one more float32 channel through every step.
+        channels += int(resolve_alpha(options.alpha, kernels) != "carry")
     decoded = 4 * header.width * header.height
     current = (header.height, header.width)
     step_peak = 0

@@ -38,6 +38,7 @@ DEFAULT_JPEG_QUALITY = 92
 DEFAULT_PNG_COMPRESS_LEVEL = 1
 OUTPUT_DEPTHS: tuple[int, ...] = (8, 16)
 OUTPUT_MODE_CHOICES: tuple[str, ...] = ("clip", "abs", "normalize")
+ALPHA_CHOICES: tuple[str, ...] = ("auto", "premultiply", "carry", "filter")
 PADDING_WORDS: tuple[str, ...] = ("same", "valid", "full")
 MAX_MEMORY_ENV = "CONVCLI_MAX_MEMORY"
 MAX_PIXELS_ENV = "CONVCLI_MAX_PIXELS"
@@ -243,6 +244,13 @@ class FilterOptions:
         1, "Spacing between kernel taps: N or R,C.", kind=str, parse=parse_pair, cli_default="1", metavar="N|R,C"
     )
     flip: bool = option(False, "Flip the kernel: true convolution instead of cross-correlation.", flags=("--flip",))
+    alpha: str = option(
+        "auto",
+        "Transparency: premultiply (filter colour weighted by alpha, and alpha itself), carry (alpha kept, "
+        "unfiltered), filter (alpha as one more channel), auto (premultiply when every kernel's taps sum to 1, "
+        "else carry).",
+        choices=ALPHA_CHOICES,
+    )
     method: str = option(
         "auto", "Convolution engine: auto (a cost model picks), or one of the engines the core offers.",
         parse=_parse_method, metavar="NAME",
@@ -253,8 +261,8 @@ class FilterOptions:
     )
 
     def convolve_kwargs(self) -> dict[str, Any]:
-        """The options as keyword arguments of :func:`convcli.core.convolve` (every field is one)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The options as keyword arguments of :func:`convcli.core.convolve` (every field but ``alpha``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "alpha"}
 
 
 @_documented

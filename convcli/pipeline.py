@@ -12,12 +12,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
+from convcli.core.alpha import split_alpha, stack_alpha, sums_to_one
 from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
@@ -43,7 +44,15 @@ from convcli.io import (
 )
 from convcli.kernels import Kernel, load_kernel
 from convcli.memory import check_memory
-from convcli.options import FilterOptions, InputOptions, JobOptions, Limits, OutputOptions, PaddingSpec
+from convcli.options import (
+    ALPHA_CHOICES,
+    FilterOptions,
+    InputOptions,
+    JobOptions,
+    Limits,
+    OutputOptions,
+    PaddingSpec,
+)
 
 __all__ = [
     "FileResult",
@@ -54,6 +63,7 @@ __all__ = [
     "OutputOptions",
     "apply_kernel",
     "apply_kernels",
+    "apply_kernels_alpha",
     "carry_alpha",
     "check_job",
     "default_output_path",
@@ -61,7 +71,12 @@ __all__ = [
     "output_path",
     "process_file",
     "render",
+    "render_alpha",
+    "resolve_alpha",
 ]
+
+
+AlphaT = TypeVar("AlphaT", bound=np.generic)
 
 
 @dataclass
@@ -183,15 +198,174 @@ def apply_kernels(
     >>> apply_kernels(np.full((4, 4), 10.0), ["box", "sobel"]).max()
     np.float32(0.0)
     """
-    try:
-        opts = dataclasses.replace(options or FilterOptions(), **overrides)
-    except TypeError as exc:
-        raise ParameterError(f"unknown filter option: {exc}") from None
+    opts = _with_overrides(options, overrides)
     with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
         result = np.asarray(pixels, dtype=np.float32)
     for kernel in _resolve(kernels):
         result = apply_kernel(result, kernel, opts)
     return result
+
+
+def _with_overrides(options: FilterOptions | None, overrides: dict[str, Any]) -> FilterOptions:
+    try:
+        return dataclasses.replace(options or FilterOptions(), **overrides)
+    except TypeError as exc:
+        raise ParameterError(f"unknown filter option: {exc}") from None
+
+
+def _weighted_mean(kernel: Kernel) -> bool:
+    """A single matrix whose taps sum to 1, with no offset: a weighted mean of its neighbourhood."""
+    return kernel.weights is None and len(kernel.matrices) == 1 and not kernel.offset and sums_to_one(kernel.matrix)
+
+
+def resolve_alpha(mode: str, kernels: Sequence[Kernel | str] | Kernel | str) -> str:
+    """What ``--alpha mode`` does with ``kernels``: ``premultiply``, ``carry`` or ``filter``.
+
+    ``auto`` premultiplies when every kernel of the chain is a weighted mean: one matrix whose
+    taps sum to 1 and no offset (blurs, sharpening). Anything else is carried: an edge detector's
+    taps sum to 0 and would leave no alpha at all; a set combines its responses by magnitude or
+    maximum, which no division by alpha undoes; a kernel that mixes channels has no one kernel
+    for alpha; an offset (a relief on mid-gray) is no colour of the image.
+
+    >>> resolve_alpha("auto", ["gaussian", "sharpen"]), resolve_alpha("auto", ["gaussian", "sobel"])
+    ('premultiply', 'carry')
+    """
+    if mode not in ALPHA_CHOICES:
+        raise ParameterError(f"`alpha` must be one of {', '.join(ALPHA_CHOICES)}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "premultiply" if all(_weighted_mean(k) for k in _resolve(kernels)) else "carry"
+
+
+def _check_alpha(mode: str, kernels: Sequence[Kernel]) -> str:
+    """The resolved mode, refusing a channel mixer where alpha is to be filtered with the kernels."""
+    resolved = resolve_alpha(mode, kernels)
+    if resolved != "carry":
+        for kernel in kernels:
+            if kernel.weights is not None:
+                raise ParameterError(
+                    f"--alpha {resolved}: kernel {kernel.name!r} mixes channels and has no one kernel to filter "
+                    "alpha with; use --alpha carry (or auto)"
+                )
+    return resolved
+
+
+def apply_kernels_alpha(
+    pixels: ArrayLike,
+    alpha: ArrayLike,
+    kernels: Sequence[Kernel | str] | Kernel | str,
+    options: FilterOptions | None = None,
+    **overrides: Any,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """:func:`apply_kernels` for pixels with an ``(H, W)`` alpha plane beside them, as ``options.alpha`` says.
+
+    Returns ``(colour, alpha)`` in float32, unrounded. ``premultiply`` filters ``colour * alpha /
+    255`` and ``alpha`` through the whole chain and divides once at the end (colour 0 where alpha
+    is not above 0); a kernel's offset is added to the colour, not to alpha. ``filter`` treats
+    alpha as one more channel. ``carry`` filters the colour alone and returns the alpha of the
+    input pixel under each output pixel's centre tap (:func:`carry_alpha`).
+
+    One opaque pixel of 200 between transparent black ones keeps its colour, and spreads its alpha:
+
+    >>> colour, alpha = apply_kernels_alpha([[0, 200, 0]], [[0, 255, 0]], "box", border="zero")
+    >>> colour.tolist(), [round(float(a), 2) for a in alpha[0]]
+    ([[200.0, 200.0, 200.0]], [28.33, 28.33, 28.33])
+    """
+    opts = _with_overrides(options, overrides)
+    resolved = _resolve(kernels)
+    mode = _check_alpha(opts.alpha, resolved)
+    plane = np.asarray(alpha)
+    if mode == "carry":
+        return apply_kernels(pixels, resolved, opts), carry_alpha(plane, resolved, opts).astype(np.float32)
+    premultiplied = mode == "premultiply"
+    stacked = _filter_stacked(pixels, plane, resolved, opts, premultiplied)
+    return split_alpha(stacked, premultiplied=premultiplied, gray=np.ndim(pixels) == 2)
+
+
+def _filter_stacked(
+    pixels: ArrayLike, alpha: NDArray[Any], kernels: Sequence[Kernel], options: FilterOptions, premultiplied: bool
+) -> NDArray[np.float32]:
+    """Colour (premultiplied or not) and alpha stacked, alpha last, through ``kernels``."""
+    with np.errstate(all="ignore"):  # as in apply_kernels
+        stacked = stack_alpha(pixels, alpha, premultiplied=premultiplied)
+    for kernel in kernels:
+        stacked = _apply_stacked(stacked, kernel, options, premultiplied)
+    return stacked
+
+
+def _apply_stacked(
+    stacked: NDArray[np.float32], kernel: Kernel, options: FilterOptions, premultiplied: bool
+) -> NDArray[np.float32]:
+    """One kernel step on colour and alpha stacked; premultiplied, the offset is added to the colour as
+    ``offset * alpha / 255``, which is the offset itself once divided by alpha."""
+    if not (premultiplied and kernel.offset):
+        return apply_kernel(stacked, kernel, options)
+    result = apply_kernel(stacked, dataclasses.replace(kernel, offset=0.0), options)
+    with np.errstate(all="ignore"):
+        result[..., :-1] += result[..., -1:] * np.float32(kernel.offset / 255.0)
+    return result
+
+
+def render_alpha(
+    pixels: ArrayLike,
+    alpha: ArrayLike,
+    kernels: Sequence[Kernel | str] | Kernel | str,
+    options: FilterOptions | None = None,
+    output: OutputOptions | None = None,
+    *,
+    source: str = "image",
+) -> tuple[NDArray[np.uint8] | NDArray[np.uint16], NDArray[np.uint8]]:
+    """:func:`render` for pixels with an alpha plane: ``(pixels, alpha)`` as written to a file.
+
+    The colour is mapped as :func:`render` maps it (output mode, scale, offset, depth); alpha is
+    only rounded and clipped to 0..255, since it is a coverage, not a response. With
+    ``premultiply``, a pixel whose written alpha is 0 gets colour 0: no colour is left there, and
+    rounding noise divided by a nearly-zero alpha would otherwise show as random colour.
+    """
+    options = options or FilterOptions()
+    output = output or OutputOptions()
+    resolved = _resolve(kernels)
+    mode = _check_alpha(options.alpha, resolved)
+    plane = np.asarray(alpha)
+    if mode == "carry":
+        return render(pixels, resolved, options, output, source=source), carry_alpha(plane, resolved, options)
+    premultiplied = mode == "premultiply"
+    gray = np.ndim(pixels) == 2
+    *head, last = resolved
+    stacked = _filter_stacked(pixels, plane, head, options, premultiplied)
+
+    def to_pixels(band: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """Offset, divide and map one band of the last step's stacked response: colour by the
+        output options, alpha by rounding and clipping."""
+        if last.offset:
+            with np.errstate(all="ignore"):
+                if premultiplied:
+                    band[..., :-1] += band[..., -1:] * np.float32(last.offset / 255.0)
+                else:
+                    band += np.float32(last.offset)
+        colour, filtered = split_alpha(band, premultiplied=premultiplied, gray=False)
+        mapped = np.empty(band.shape, np.uint8)
+        mapped[..., -1] = map_to_uint8(filtered, "clip", overwrite=True)
+        mapped[..., :-1] = map_to_uint8(colour, output.mode, scale=output.scale, offset=output.offset, overwrite=True)
+        if premultiplied:
+            mapped[mapped[..., -1] == 0] = 0
+        return mapped
+
+    if output.mode in ("clip", "abs") and output.depth == 8:
+        # As in render: the last step band by band, mapped while each band is in cache.
+        padding, _ = _anchored(last, options)
+        kwargs = {**options.convolve_kwargs(), "padding": padding}
+        both = filter_banded(stacked, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8,
+                             **kwargs)
+        colour8 = np.ascontiguousarray(both[..., 0] if gray else both[..., :-1])
+        return colour8, np.ascontiguousarray(both[..., -1])
+    stacked = _apply_stacked(stacked, last, options, premultiplied)
+    colour, filtered = split_alpha(stacked, premultiplied=premultiplied, gray=gray)
+    mapped = _map_pixels(colour, output, source)
+    alpha8 = map_to_uint8(filtered, "clip", overwrite=True)
+    if premultiplied:
+        mapped[alpha8 == 0] = 0
+    return mapped, alpha8
 
 
 def render(
@@ -228,6 +402,13 @@ def render(
             values, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8, **kwargs
         )
     filtered = apply_kernel(values.astype(np.float32, copy=False), last, options)
+    return _map_pixels(filtered, output, source)
+
+
+def _map_pixels(
+    filtered: NDArray[np.float32], output: OutputOptions, source: str
+) -> NDArray[np.uint8] | NDArray[np.uint16]:
+    """Map float responses to the 8 (or 16) bits of the file, checking that a file can hold their channels."""
     if filtered.ndim == 3 and filtered.shape[2] != 3:
         raise ParameterError(f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)")
     if output.depth == 16:
@@ -237,7 +418,7 @@ def render(
     return map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
 
 
-def carry_alpha(alpha: NDArray[np.uint8], kernels: Sequence[Kernel], options: FilterOptions) -> NDArray[np.uint8]:
+def carry_alpha(alpha: NDArray[AlphaT], kernels: Sequence[Kernel], options: FilterOptions) -> NDArray[AlphaT]:
     """Take the alpha channel through the same geometry as the pixels, unfiltered.
 
     Each output pixel keeps the alpha of the input pixel under its kernel's centre tap (or
@@ -360,6 +541,7 @@ def check_job(
     check_filter_options(options.border, options.border_value, options.method)
     resolve_pair(options.stride, "stride")
     resolve_pair(options.dilation, "dilation")
+    _check_alpha(options.alpha, _resolve(kernels))
     mapping = map_to_uint16 if output.depth == 16 else map_to_uint8
     mapping(np.zeros((1, 1), np.float32), output.mode, scale=output.scale, offset=output.offset)
     for kernel in _resolve(kernels):
@@ -457,11 +639,13 @@ def filter_file(
     else:
         pictures = [read_image(source, gray=gray, max_pixels=max_pixels, before_decode=guard)]
     decoded = time.perf_counter()
-    frames = []
+    frames: list[tuple[NDArray[np.uint8] | NDArray[np.uint16], NDArray[np.uint8] | None]] = []
     for picture in pictures:
-        pixels = render(picture.pixels, resolved, job.filter, output, source=picture.source)
-        alpha = carry_alpha(picture.alpha, resolved, job.filter) if picture.alpha is not None else None
-        frames.append((pixels, alpha))
+        if picture.alpha is None:
+            frames.append((render(picture.pixels, resolved, job.filter, output, source=picture.source), None))
+        else:
+            frames.append(render_alpha(picture.pixels, picture.alpha, resolved, job.filter, output,
+                                       source=picture.source))
     computed = time.perf_counter()
     assert fmt is not None  # set by guard() at the latest
     written = write_frames(

@@ -80,18 +80,18 @@ def test_alpha_follows_stride_and_valid_padding(tmp_path: Path, rng: np.random.G
     source = tmp_path / "in.png"
     Image.fromarray(rgba, "RGBA").save(source)
     out = tmp_path / "out.png"
-    process_file(source, out, ["box"], FilterOptions(padding="valid", stride=2))
+    process_file(source, out, ["box"], FilterOptions(padding="valid", stride=2, alpha="carry"))
     saved = np.asarray(Image.open(out))
     assert saved.shape == (4, 5, 4)
     # each output pixel keeps the alpha under its kernel's centre: rows/cols 1, 3, 5, ...
     np.testing.assert_array_equal(saved[..., 3], rgba[1:9:2, 1:11:2, 3])
 
 
-def test_alpha_is_not_filtered(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_carried_alpha_is_not_filtered(tmp_path: Path, rng: np.random.Generator) -> None:
     rgba = rng.integers(0, 256, size=(12, 12, 4), dtype=np.uint8)
     source = tmp_path / "in.png"
     Image.fromarray(rgba, "RGBA").save(source)
-    process_file(source, tmp_path / "o.png", ["gaussian:sigma=2"])
+    process_file(source, tmp_path / "o.png", ["gaussian:sigma=2"], FilterOptions(alpha="carry"))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png"))[..., 3], rgba[..., 3])
 
 
