@@ -361,11 +361,12 @@ def render_alpha(
         return colour8, np.ascontiguousarray(both[..., -1])
     stacked = _apply_stacked(stacked, last, options, premultiplied)
     colour, filtered = split_alpha(stacked, premultiplied=premultiplied, gray=gray)
-    mapped = _map_pixels(colour, output, source)
     alpha8 = map_to_uint8(filtered, "clip", overwrite=True)
     if premultiplied:
-        mapped[alpha8 == 0] = 0
-    return mapped, alpha8
+        # NaN maps to 0, and normalize stretches the range of the other pixels: a pixel written
+        # fully transparent has no colour to count.
+        colour[alpha8 == 0] = np.nan
+    return _map_pixels(colour, output, source), alpha8
 
 
 def render(

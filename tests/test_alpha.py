@@ -447,3 +447,16 @@ def test_memory_estimate_counts_a_filtered_alpha() -> None:
     assert estimate_memory(rgba, blur, JobOptions()) > carried == estimate_memory(rgb, blur, JobOptions())
     edges = [load_kernel("sobel")]
     assert estimate_memory(rgba, edges, JobOptions()) == estimate_memory(rgb, edges, JobOptions())
+
+
+def test_normalize_stretches_the_visible_colour(tmp_path: Path) -> None:
+    """Premultiplied, the pixels written fully transparent have no colour to stretch."""
+    gray = np.tile(np.linspace(50, 200, 32), (24, 1)).astype(np.uint8)
+    alpha = np.zeros((24, 32), np.uint8)
+    alpha[6:18, 6:26] = 255
+    colour8, alpha8 = render_alpha(gray, alpha, ["box"], FilterOptions(alpha="premultiply"),
+                                   OutputOptions(mode="normalize"))
+    visible = alpha8 > 0
+    assert colour8[visible].min() == 0 and colour8[visible].max() == 255
+    assert np.all(colour8[~visible] == 0)
+    assert alpha8[0, 0] == 0 and alpha8[12, 12] == 255
