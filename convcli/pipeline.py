@@ -42,6 +42,7 @@ from convcli.io import (
     writable_format,
     write_frames,
 )
+from convcli.io.formats import NO_ALPHA_FORMATS
 from convcli.kernels import Kernel, load_kernel
 from convcli.memory import check_memory
 from convcli.options import (
@@ -640,15 +641,20 @@ def filter_file(
     else:
         pictures = [read_image(source, gray=gray, max_pixels=max_pixels, before_decode=guard)]
     decoded = time.perf_counter()
+    assert fmt is not None  # set by guard() at the latest
+    filtering = job.filter
+    if filtering.alpha == "auto" and fmt in NO_ALPHA_FORMATS:
+        # The alpha is dropped on writing, so the colour is all that is seen: premultiplied, a
+        # blurred shape would end in a hard edge where its alpha fades out.
+        filtering = dataclasses.replace(filtering, alpha="carry")
     frames: list[tuple[NDArray[np.uint8] | NDArray[np.uint16], NDArray[np.uint8] | None]] = []
     for picture in pictures:
         if picture.alpha is None:
-            frames.append((render(picture.pixels, resolved, job.filter, output, source=picture.source), None))
+            frames.append((render(picture.pixels, resolved, filtering, output, source=picture.source), None))
         else:
-            frames.append(render_alpha(picture.pixels, picture.alpha, resolved, job.filter, output,
+            frames.append(render_alpha(picture.pixels, picture.alpha, resolved, filtering, output,
                                        source=picture.source))
     computed = time.perf_counter()
-    assert fmt is not None  # set by guard() at the latest
     written = write_frames(
         frames,
         destination,

@@ -460,3 +460,14 @@ def test_normalize_stretches_the_visible_colour(tmp_path: Path) -> None:
     assert colour8[visible].min() == 0 and colour8[visible].max() == 255
     assert np.all(colour8[~visible] == 0)
     assert alpha8[0, 0] == 0 and alpha8[12, 12] == 255
+
+
+def test_auto_carries_into_a_format_without_alpha(tmp_path: Path) -> None:
+    """JPEG drops the alpha: premultiplied colour alone would be a hard-edged, larger disc."""
+    source = save(red_disc(), tmp_path / "logo.png")
+    outputs = {}
+    for mode in ("auto", "carry", "premultiply"):
+        with pytest.warns(UserWarning, match="alpha channel is dropped"):
+            process_file(source, tmp_path / f"{mode}.jpg", "gaussian:sigma=3", FilterOptions(alpha=mode))
+        outputs[mode] = (tmp_path / f"{mode}.jpg").read_bytes()
+    assert outputs["auto"] == outputs["carry"] != outputs["premultiply"]
