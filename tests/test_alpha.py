@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -351,12 +353,13 @@ def test_gray_option_with_alpha(tmp_path: Path) -> None:
     assert ((array[..., 1] > 0) & (array[..., 1] < 255)).sum() > 100
 
 
-def test_palette_image_with_a_transparent_index(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", ["png", "gif"])
+def test_palette_image_with_a_transparent_index(tmp_path: Path, suffix: str) -> None:
     disc = red_disc()
     indices = np.where(disc[..., 3] == 255, 1, 0).astype(np.uint8)
     image = Image.fromarray(indices, "P")
     image.putpalette([0, 0, 255, 255, 0, 0] + [0] * 762)  # index 0: blue, but transparent
-    source = tmp_path / "logo.png"
+    source = tmp_path / f"logo.{suffix}"
     image.save(source, transparency=0)
     assert "transparency" in Image.open(source).info
     process_file(source, tmp_path / "out.png", "gaussian:sigma=3")
@@ -364,6 +367,31 @@ def test_palette_image_with_a_transparent_index(tmp_path: Path) -> None:
     assert out.shape[2] == 4
     visible = out[..., 3] > 0
     assert np.abs(out[..., :3][visible] - [255, 0, 0]).max() <= 1  # no blue bleeds in
+    _, ref_a = ref_alpha(disc[..., :3], disc[..., 3], [GAUSS3.matrix], "premultiply")
+    assert np.abs(out[..., 3] - to8(ref_a)).max() <= 1
+
+
+def _png(width: int, height: int, bits: int, colour_type: int, rows: bytes) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bits, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_sixteen_bit_gray_alpha_png(tmp_path: Path) -> None:
+    """A 16-bit gray+alpha PNG: the disc of gray 40000/65535 keeps its gray, its alpha softens."""
+    disc = red_disc()
+    samples = np.zeros((*disc.shape[:2], 2), ">u2")
+    samples[..., 0] = np.where(disc[..., 3] == 255, 40000, 3000)  # hidden gray 3000 under transparency
+    samples[..., 1] = disc[..., 3].astype(np.uint16) * 257
+    rows = b"".join(b"\x00" + samples[r].tobytes() for r in range(samples.shape[0]))
+    source = tmp_path / "la16.png"
+    source.write_bytes(_png(disc.shape[1], disc.shape[0], 16, 4, rows))
+    process_file(source, tmp_path / "out.png", "gaussian:sigma=3")
+    out = np.asarray(Image.open(tmp_path / "out.png").convert("RGBA")).astype(int)
+    visible = out[..., 3] > 0
+    assert np.abs(out[..., :3][visible] - 40000 / 257).max() <= 1.5
     _, ref_a = ref_alpha(disc[..., :3], disc[..., 3], [GAUSS3.matrix], "premultiply")
     assert np.abs(out[..., 3] - to8(ref_a)).max() <= 1
 
