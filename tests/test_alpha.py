@@ -82,8 +82,14 @@ def ref_carry(alpha: Float, matrix: Float, padding: str, stride: int, dilation: 
 
 
 def ref_alpha(
-    colour: ArrayLike, alpha: ArrayLike, matrices: Sequence[Float], mode: str, border: str = "reflect",
-    padding: str = "same", stride: int = 1, dilation: int = 1,
+    colour: ArrayLike,
+    alpha: ArrayLike,
+    matrices: Sequence[Float],
+    mode: str,
+    border: str = "reflect",
+    padding: str = "same",
+    stride: int = 1,
+    dilation: int = 1,
 ) -> tuple[Float, Float]:
     """Float64 colour (H, W, C) and alpha after the chain, before any rounding."""
     colours = np.asarray(colour, dtype=np.float64)
@@ -109,9 +115,7 @@ def to8(values: Float) -> NDArray[np.int64]:
     return np.clip(np.rint(values), 0, 255).astype(np.int64)
 
 
-def assert_matches(
-    colour8: NDArray[Any], alpha8: NDArray[Any], ref_colour: Float, ref_a: Float, mode: str
-) -> None:
+def assert_matches(colour8: NDArray[Any], alpha8: NDArray[Any], ref_colour: Float, ref_a: Float, mode: str) -> None:
     """Alpha within 1 everywhere; colour within 1 wherever alpha is clearly visible."""
     colour8 = colour8.astype(np.int64).reshape(ref_colour.shape)
     alpha8 = alpha8.astype(np.int64)
@@ -427,10 +431,29 @@ def test_command_line_apply_and_batch(tmp_path: Path, convcli_exe: list[str]) ->
     source = save(red_disc(), tmp_path / "in" / "logo.png")
     runs = {
         "apply-auto": [*convcli_exe, "apply", str(source), "-k", "gaussian:sigma=3", "-o", str(tmp_path / "a.png")],
-        "apply-carry": [*convcli_exe, "apply", str(source), "-k", "gaussian:sigma=3", "--alpha", "carry",
-                        "-o", str(tmp_path / "c.png")],
-        "batch": [*convcli_exe, "batch", str(tmp_path / "in"), "-k", "gaussian:sigma=3", "--alpha", "premultiply",
-                  "-o", str(tmp_path / "out"), "-q"],
+        "apply-carry": [
+            *convcli_exe,
+            "apply",
+            str(source),
+            "-k",
+            "gaussian:sigma=3",
+            "--alpha",
+            "carry",
+            "-o",
+            str(tmp_path / "c.png"),
+        ],
+        "batch": [
+            *convcli_exe,
+            "batch",
+            str(tmp_path / "in"),
+            "-k",
+            "gaussian:sigma=3",
+            "--alpha",
+            "premultiply",
+            "-o",
+            str(tmp_path / "out"),
+            "-q",
+        ],
     }
     for name, command in runs.items():
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
@@ -440,8 +463,13 @@ def test_command_line_apply_and_batch(tmp_path: Path, convcli_exe: list[str]) ->
     ours = read(tmp_path / "a.png").astype(int)
     assert np.abs(ours[..., :3][ours[..., 3] > 0] - [255, 0, 0]).max() <= 1
     assert read(tmp_path / "c.png")[..., 0][red_disc()[..., 3] == 255].min() < 160
-    bad = subprocess.run([*convcli_exe, "apply", str(source), "-k", "rgb-to-ycbcr", "--alpha", "filter",
-                          "-o", str(tmp_path / "x.png")], check=False, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*convcli_exe, "apply", str(source), "-k", "rgb-to-ycbcr", "--alpha", "filter", "-o", str(tmp_path / "x.png")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("convcli: error: ")
     assert not (tmp_path / "x.png").exists()
@@ -482,8 +510,9 @@ def test_normalize_stretches_the_visible_colour(tmp_path: Path) -> None:
     gray = np.tile(np.linspace(50, 200, 32), (24, 1)).astype(np.uint8)
     alpha = np.zeros((24, 32), np.uint8)
     alpha[6:18, 6:26] = 255
-    colour8, alpha8 = render_alpha(gray, alpha, ["box"], FilterOptions(alpha="premultiply"),
-                                   OutputOptions(mode="normalize"))
+    colour8, alpha8 = render_alpha(
+        gray, alpha, ["box"], FilterOptions(alpha="premultiply"), OutputOptions(mode="normalize")
+    )
     visible = alpha8 > 0
     assert colour8[visible].min() == 0 and colour8[visible].max() == 255
     assert np.all(colour8[~visible] == 0)
@@ -499,3 +528,16 @@ def test_auto_carries_into_a_format_without_alpha(tmp_path: Path) -> None:
             process_file(source, tmp_path / f"{mode}.jpg", "gaussian:sigma=3", FilterOptions(alpha=mode))
         outputs[mode] = (tmp_path / f"{mode}.jpg").read_bytes()
     assert outputs["auto"] == outputs["carry"] != outputs["premultiply"]
+
+
+@pytest.mark.parametrize("mode", ["premultiply", "filter", "carry"])
+def test_asymmetric_flipped_and_even_kernels(rng: np.random.Generator, mode: str) -> None:
+    rgba = random_rgba(rng)
+    motion = load_kernel("motion:length=5,angle=30")
+    even = Kernel("even", "", (np.array([[0.1, 0.2], [0.3, 0.4]]),))
+    for kernel, flip in ((motion, True), (even, False)):
+        options = FilterOptions(alpha=mode, flip=flip, border="symmetric")
+        colour8, alpha8 = render_alpha(rgba[..., :3], rgba[..., 3], [kernel], options)
+        matrix = kernel.matrix[::-1, ::-1] if flip else kernel.matrix
+        ref_colour, ref_a = ref_alpha(rgba[..., :3], rgba[..., 3], [matrix], mode, "symmetric")
+        assert_matches(colour8, alpha8, ref_colour, ref_a, mode)
