@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.alpha import split_alpha, stack_alpha, sums_to_one
 from convcli.core.bands import combine_responses, filter_banded
+from convcli.core.border import resolve_border
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
 from convcli.core.validate import as_kernel, as_weights, check_filter_options
@@ -299,12 +300,28 @@ def _apply_stacked(
 ) -> NDArray[np.float32]:
     """One kernel step on colour and alpha stacked; premultiplied, the offset is added to the colour as
     ``offset * alpha / 255``, which is the offset itself once divided by alpha."""
-    if not (premultiplied and kernel.offset):
+    if not premultiplied:
         return apply_kernel(stacked, kernel, options)
-    result = apply_kernel(stacked, dataclasses.replace(kernel, offset=0.0), options)
-    with np.errstate(all="ignore"):
-        result[..., :-1] += result[..., -1:] * np.float32(kernel.offset / 255.0)
+    plain = dataclasses.replace(kernel, offset=0.0) if kernel.offset else kernel
+    if _opaque_border(options, premultiplied):
+        colour = apply_kernel(stacked[..., :-1], plain, options)
+        alpha = apply_kernel(stacked[..., -1], plain, dataclasses.replace(options, border_value=255.0))
+        result = np.concatenate([colour, alpha[..., None]], axis=-1)
+    else:
+        result = apply_kernel(stacked, plain, options)
+    if kernel.offset:
+        with np.errstate(all="ignore"):
+            result[..., :-1] += result[..., -1:] * np.float32(kernel.offset / 255.0)
     return result
+
+
+def _opaque_border(options: FilterOptions, premultiplied: bool) -> bool:
+    """Whether the border is the opaque colour ``border_value``: then its alpha is 255, not the value.
+
+    Premultiplied, a border pixel of colour v and alpha 255 is v in every colour channel and 255
+    in alpha; the value in all channels would make it white. ``zero`` is transparent black.
+    """
+    return premultiplied and resolve_border(options.border) == "constant"
 
 
 def render_alpha(
@@ -352,7 +369,7 @@ def render_alpha(
             mapped[mapped[..., -1] == 0] = 0
         return mapped
 
-    if output.mode in ("clip", "abs") and output.depth == 8:
+    if output.mode in ("clip", "abs") and output.depth == 8 and not _opaque_border(options, premultiplied):
         # As in render: the last step band by band, mapped while each band is in cache.
         padding, _ = _anchored(last, options)
         kwargs = {**options.convolve_kwargs(), "padding": padding}

@@ -54,14 +54,16 @@ def _dilated(matrix: Float, dilation: int) -> Float:
     return out
 
 
-def ref_plane(plane: Float, matrix: Float, border: str, padding: str, stride: int, dilation: int) -> Float:
-    """One kernel step on one plane, in float64."""
+def ref_plane(
+    plane: Float, matrix: Float, border: str, padding: str, stride: int, dilation: int, value: float = 0.0
+) -> Float:
+    """One kernel step on one plane, in float64; ``value`` is the constant border's."""
     kernel = _dilated(np.asarray(matrix, dtype=np.float64), dilation)
     kh, kw = kernel.shape
     (top, bottom), (left, right) = _pads(kh, padding), _pads(kw, padding)
     widths = ((top, bottom), (left, right))
-    if border == "zero":
-        padded = np.pad(plane, widths, mode="constant")
+    if border in ("zero", "constant"):
+        padded = np.pad(plane, widths, mode="constant", constant_values=value if border == "constant" else 0.0)
     else:
         padded = np.pad(plane, widths, mode=_NUMPY_PAD[border])  # type: ignore[call-overload]
     full = ndi.correlate(padded, kernel, mode="constant")
@@ -90,6 +92,7 @@ def ref_alpha(
     padding: str = "same",
     stride: int = 1,
     dilation: int = 1,
+    value: float = 0.0,
 ) -> tuple[Float, Float]:
     """Float64 colour (H, W, C) and alpha after the chain, before any rounding."""
     colours = np.asarray(colour, dtype=np.float64)
@@ -97,13 +100,15 @@ def ref_alpha(
     planes = [colours[..., c] for c in range(colours.shape[2])]
     if mode == "premultiply":
         planes = [p * alphas / 255.0 for p in planes]
+    # Premultiplied, a constant border is the opaque colour `value`: alpha 255 beyond the edge.
+    alpha_value = 255.0 if mode == "premultiply" else value
     for matrix in matrices:
         args = (border, padding, stride, dilation)
-        planes = [ref_plane(p, matrix, *args) for p in planes]
+        planes = [ref_plane(p, matrix, *args, value) for p in planes]
         if mode == "carry":
             alphas = ref_carry(alphas, matrix, padding, stride, dilation)
         else:
-            alphas = ref_plane(alphas, matrix, *args)
+            alphas = ref_plane(alphas, matrix, *args, alpha_value)
     out = np.stack(planes, axis=-1)
     if mode == "premultiply":
         safe = np.where(alphas > 0, alphas, 1.0)
@@ -541,3 +546,17 @@ def test_asymmetric_flipped_and_even_kernels(rng: np.random.Generator, mode: str
         matrix = kernel.matrix[::-1, ::-1] if flip else kernel.matrix
         ref_colour, ref_a = ref_alpha(rgba[..., :3], rgba[..., 3], [matrix], mode, "symmetric")
         assert_matches(colour8, alpha8, ref_colour, ref_a, mode)
+
+
+@pytest.mark.parametrize("mode", ["premultiply", "filter", "carry"])
+def test_constant_border_is_an_opaque_colour(rng: np.random.Generator, mode: str) -> None:
+    """Premultiplied, ``--border constant`` surrounds the image with the opaque colour, not white."""
+    rgba = random_rgba(rng)
+    kernels = [load_kernel("gaussian:sigma=1"), load_kernel("box:size=5")]
+    options = FilterOptions(alpha=mode, border="constant", border_value=100.0, padding="full")
+    colour8, alpha8 = render_alpha(rgba[..., :3], rgba[..., 3], kernels, options)
+    matrices = [k.matrix for k in kernels]
+    ref_colour, ref_a = ref_alpha(rgba[..., :3], rgba[..., 3], matrices, mode, "constant", "full", value=100.0)
+    assert_matches(colour8, alpha8, ref_colour, ref_a, mode)
+    if mode == "premultiply":
+        assert alpha8[0, 0] == 255 and np.abs(colour8[0, 0].astype(int) - 100).max() <= 1
