@@ -478,6 +478,15 @@ def test_command_line_apply_and_batch(tmp_path: Path, convcli_exe: list[str]) ->
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("convcli: error: ")
     assert not (tmp_path / "x.png").exists()
+    bad = subprocess.run(
+        [*convcli_exe, "batch", str(source), "-k", "rgb-to-ycbcr", "--alpha", "premultiply", "-o", str(tmp_path / "b")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "mixes channels" in bad.stderr
+    assert not (tmp_path / "b").exists()  # refused before any folder is made
 
 
 # -- the paths behind render_alpha ----------------------------------------------------------------
