@@ -660,9 +660,10 @@ def filter_file(
     decoded = time.perf_counter()
     assert fmt is not None  # set by guard() at the latest
     filtering = job.filter
-    if filtering.alpha == "auto" and fmt in NO_ALPHA_FORMATS:
-        # The alpha is dropped on writing, so the colour is all that is seen: premultiplied, a
-        # blurred shape would end in a hard edge where its alpha fades out.
+    if filtering.alpha == "auto" and (fmt in NO_ALPHA_FORMATS or output.depth == 16):
+        # The alpha is dropped on writing (these formats have none; 16-bit output is written
+        # without it), so the colour is all that is seen: premultiplied, a blurred shape would
+        # end in a hard edge where its alpha fades out.
         filtering = dataclasses.replace(filtering, alpha="carry")
     frames: list[tuple[NDArray[np.uint8] | NDArray[np.uint16], NDArray[np.uint8] | None]] = []
     for picture in pictures:

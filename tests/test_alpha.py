@@ -542,6 +542,18 @@ def test_auto_carries_into_a_format_without_alpha(tmp_path: Path) -> None:
             process_file(source, tmp_path / f"{mode}.jpg", "gaussian:sigma=3", FilterOptions(alpha=mode))
         outputs[mode] = (tmp_path / f"{mode}.jpg").read_bytes()
     assert outputs["auto"] == outputs["carry"] != outputs["premultiply"]
+    # 16-bit output drops the alpha as well
+    for mode in ("auto", "carry"):
+        with pytest.warns(UserWarning, match="alpha channel"):
+            process_file(
+                source,
+                tmp_path / f"{mode}16.png",
+                "gaussian:sigma=3",
+                FilterOptions(alpha=mode),
+                OutputOptions(depth=16),
+                gray=True,
+            )
+    assert (tmp_path / "auto16.png").read_bytes() == (tmp_path / "carry16.png").read_bytes()
 
 
 @pytest.mark.parametrize("mode", ["premultiply", "filter", "carry"])
