@@ -41,6 +41,7 @@ from convcli.io import (
     writable_format,
     write_frames,
 )
+from convcli.io.metadata import NO_METADATA
 from convcli.kernels import Kernel, load_kernel
 from convcli.memory import check_memory
 from convcli.options import FilterOptions, InputOptions, JobOptions, Limits, OutputOptions, PaddingSpec
@@ -464,6 +465,9 @@ def filter_file(
         frames.append((pixels, alpha))
     computed = time.perf_counter()
     assert fmt is not None  # set by guard() at the latest
+    # Each kernel steps by the stride: the output covers the same area in fewer pixels.
+    rows, cols = (step ** len(resolved) for step in resolve_pair(job.filter.stride, "stride"))
+    metadata = NO_METADATA if output.strip else pictures[0].metadata.scaled((rows, cols))
     written = write_frames(
         frames,
         destination,
@@ -473,6 +477,7 @@ def filter_file(
         durations=[p.duration for p in pictures],
         threads=job.filter.threads,
         exclusive=exclusive,
+        metadata=metadata,
     )
     end = time.perf_counter()
     return FileResult(
