@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, PngImagePlugin
 
-from convcli.io import check_png_chunks
-from convcli.options import OutputOptions
-from convcli.pipeline import process_file
+from convcli.io import ImageWarning, check_png_chunks
+from convcli.options import JobOptions, OutputOptions
+from convcli.pipeline import filter_file, process_file
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 LAB = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+# A profile that is not sRGB: sRGB's curves under another name (its ID field is zero, so the
+# bytes may change), and one with a gray colour space for gray images.
+WIDE = SRGB.replace("sRGB built-in".encode("utf-16-be"), "Wide RGB test".encode("utf-16-be"))
+GRAY = SRGB[:16] + b"GRAY" + SRGB[20:]
 XMP = (
     b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
     b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
@@ -208,6 +213,14 @@ def run(convcli_exe: list[str], *args: str, stdin: bytes | None = None) -> subpr
     return subprocess.run([*convcli_exe, *args], input=stdin, capture_output=True, timeout=60, check=False)
 
 
+def apply(source: Path, out: Path, **options: Any) -> list[str]:
+    """Filter ``source`` with a box blur in this process; return the warnings' messages."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filter_file(source, out, "box", JobOptions.from_values(**options))
+    return [str(w.message) for w in caught if issubclass(w.category, ImageWarning)]
+
+
 # -- carried to every format that holds it --------------------------------------------------------
 
 
@@ -229,29 +242,34 @@ def check_exif(path: Path, *, sub_ifd: bool = True) -> None:
 
 
 @pytest.mark.parametrize(
-    "suffix, extra",
+    "suffix, level, cli",
     [
-        ("png", []),
-        ("png", ["--compress-level", "6"]),
-        ("jpg", []),
-        ("tif", []),
-        ("webp", []),
-        ("tif", ["--compress-level", "6"]),
+        ("png", None, True),
+        ("png", 6, False),
+        ("jpg", None, False),
+        ("tif", None, False),
+        ("webp", None, False),
+        ("tif", 6, False),
     ],
 )
 def test_metadata_carried_to_each_format(
-    convcli_exe: list[str], photo: Path, tmp_path: Path, suffix: str, extra: list[str]
+    convcli_exe: list[str], photo: Path, tmp_path: Path, suffix: str, level: int | None, cli: bool
 ) -> None:
     out = tmp_path / f"out.{suffix}"
-    result = run(convcli_exe, "apply", str(photo), "-k", "box", "-o", str(out), *extra)
-    assert result.returncode == 0, result.stderr
+    if cli:
+        result = run(convcli_exe, "apply", str(photo), "-k", "box", "-o", str(out))
+        assert result.returncode == 0 and b"warning" not in result.stderr, result.stderr
+    else:
+        warned = apply(photo, out, compress_level=level)
+        # libtiff takes no sub-directory: compressed TIFF keeps EXIF's main tags, and says so.
+        assert len(warned) == (suffix == "tif" and level is not None), warned
     found = carried(out)
     assert found["icc"] == SRGB
     assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(found["icc"]))).strip() == "sRGB built-in"
     assert found["xmp"] == XMP_UPRIGHT  # the orientation is the pixels' own: upright
     if suffix != "webp":  # WebP has no resolution field
         assert found["dpi"] == (300, 300)
-    check_exif(out, sub_ifd="--compress-level" not in extra or suffix != "tif")
+    check_exif(out, sub_ifd=suffix != "tif" or level is None)
     with Image.open(out) as back:
         assert back.size == (10, 20)  # turned upright, and not turned again by a reader
         assert back.getexif().get(0x0112) == 1
@@ -259,7 +277,7 @@ def test_metadata_carried_to_each_format(
 
 @pytest.mark.parametrize("level", range(10))
 def test_every_png_level_carries_a_non_srgb_profile(tmp_path: Path, level: int) -> None:
-    source = make_input(tmp_path / "in.png", "PNG", icc=LAB)
+    source = make_input(tmp_path / "in.png", "PNG", icc=WIDE)
     out = tmp_path / "out.png"
     process_file(source, out, "box", output=OutputOptions(compress_level=level))
     data = out.read_bytes()
@@ -270,18 +288,18 @@ def test_every_png_level_carries_a_non_srgb_profile(tmp_path: Path, level: int) 
     with io.BytesIO(data) as handle:
         check_png_chunks(handle, "out.png")
     found = carried(out)
-    assert found["icc"] == LAB and found["xmp"] == XMP_UPRIGHT and found["dpi"] == (300, 300)
+    assert found["icc"] == WIDE and found["xmp"] == XMP_UPRIGHT and found["dpi"] == (300, 300)
     description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(found["icc"])))
-    assert "Lab" in description
+    assert description.strip() == "Wide RGB test"
     check_exif(out)
     with Image.open(out) as back:  # Pillow reads what the writer wrote
-        assert back.info["icc_profile"] == LAB and back.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+        assert back.info["icc_profile"] == WIDE and back.info["dpi"] == pytest.approx((300, 300), abs=0.01)
         assert back.getexif()[0x010F] == "ConvcliCam" and back.info["xmp"] == XMP_UPRIGHT
 
 
-def test_bmp_keeps_the_dpi(convcli_exe: list[str], photo: Path, tmp_path: Path) -> None:
+def test_bmp_keeps_the_dpi(photo: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.bmp"
-    assert run(convcli_exe, "apply", str(photo), "-k", "box", "-o", str(out)).returncode == 0
+    assert apply(photo, out) == []
     pixels_per_metre = struct.unpack("<ii", out.read_bytes()[38:46])
     assert pixels_per_metre == (11811, 11811)
 
@@ -292,8 +310,11 @@ def test_bmp_keeps_the_dpi(convcli_exe: list[str], photo: Path, tmp_path: Path) 
 @pytest.mark.parametrize("suffix", ["png", "jpg", "tif", "webp", "bmp"])
 def test_strip_drops_everything(convcli_exe: list[str], photo: Path, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"out.{suffix}"
-    result = run(convcli_exe, "apply", str(photo), "-k", "box", "-o", str(out), "--strip")
-    assert result.returncode == 0, result.stderr
+    if suffix == "png":
+        result = run(convcli_exe, "apply", str(photo), "-k", "box", "-o", str(out), "--strip")
+        assert result.returncode == 0, result.stderr
+    else:
+        assert apply(photo, out, strip=True) == []
     if suffix != "bmp":
         found = carried(out)
         assert found["icc"] is None and found["xmp"] is None
@@ -329,26 +350,42 @@ def test_batch_carries_and_strips(convcli_exe: list[str], photo: Path, tmp_path:
 
 
 def test_stdin_to_stdout_carries(convcli_exe: list[str], tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.png", "PNG", icc=LAB)
+    source = make_input(tmp_path / "in.png", "PNG", icc=WIDE)
     result = run(convcli_exe, "apply", "-", "-k", "box", stdin=source.read_bytes())
     assert result.returncode == 0, result.stderr
     (tmp_path / "out.png").write_bytes(result.stdout)
     found = carried(tmp_path / "out.png")
-    assert found["icc"] == LAB and found["dpi"] == (300, 300) and found["xmp"] == XMP_UPRIGHT
+    assert found["icc"] == WIDE and found["dpi"] == (300, 300) and found["xmp"] == XMP_UPRIGHT
     check_exif(tmp_path / "out.png")
 
 
 def test_all_frames_keep_the_first_frames_metadata(tmp_path: Path) -> None:
     frames = [Image.new("RGB", (6, 4), (i * 50, 0, 0)) for i in range(3)]
     source = tmp_path / "anim.png"
-    frames[0].save(source, "PNG", save_all=True, append_images=frames[1:], icc_profile=LAB, dpi=(150, 150))
+    frames[0].save(source, "PNG", save_all=True, append_images=frames[1:], icc_profile=WIDE, dpi=(150, 150))
     for suffix in ("png", "tif", "webp"):
         out = tmp_path / f"out.{suffix}"
         process_file(source, out, "box", all_frames=True)
         with Image.open(out) as back:
             assert getattr(back, "n_frames", 1) == 3
-            assert back.info["icc_profile"] == LAB
-        assert carried(out)["icc"] == LAB
+            assert back.info["icc_profile"] == WIDE
+        assert carried(out)["icc"] == WIDE
+
+
+@pytest.mark.parametrize("suffix", ["png", "tif"])
+def test_a_profile_goes_only_where_its_colour_space_is_the_outputs(tmp_path: Path, photo: Path, suffix: str) -> None:
+    gray_out = tmp_path / f"gray.{suffix}"
+    process_file(photo, gray_out, "box", gray=True)  # an RGB profile does not describe gray samples
+    found = carried(gray_out)
+    assert found["icc"] is None and found["dpi"] == (300, 300) and found["xmp"] == XMP_UPRIGHT
+    check_exif(gray_out)
+    gray_in = tmp_path / "gray-in.png"
+    Image.new("L", (4, 4), 9).save(gray_in, icc_profile=GRAY)
+    process_file(gray_in, tmp_path / f"kept.{suffix}", "box")
+    assert carried(tmp_path / f"kept.{suffix}")["icc"] == GRAY
+    lab_in = make_input(tmp_path / "lab-in.png", "PNG", icc=LAB)
+    process_file(lab_in, tmp_path / f"lab.{suffix}", "box")
+    assert carried(tmp_path / f"lab.{suffix}")["icc"] is None
 
 
 def test_stride_scales_the_dpi(tmp_path: Path, photo: Path) -> None:
@@ -374,14 +411,12 @@ def test_corrupt_exif_is_dropped_with_a_warning(convcli_exe: list[str], tmp_path
     assert carried(out)["icc"] == SRGB  # the rest is kept
 
 
-def test_exif_too_large_for_jpeg_is_dropped_with_one_line(convcli_exe: list[str], tmp_path: Path) -> None:
+def test_exif_too_large_for_jpeg_is_dropped_with_one_line(tmp_path: Path) -> None:
     source = make_input(tmp_path / "in.png", "PNG", exif=exif_block(description="x" * 70_000))
-    for suffix, kept in (("jpg", False), ("png", True)):
+    for suffix, kept in (("jpg", False), ("png", True), ("webp", True)):
         out = tmp_path / f"out.{suffix}"
-        result = run(convcli_exe, "apply", str(source), "-k", "box", "-o", str(out))
-        assert result.returncode == 0, result.stderr
-        warnings = [line for line in result.stderr.decode().splitlines() if "warning" in line]
-        assert len(warnings) == (0 if kept else 1), warnings
+        warned = apply(source, out)
+        assert len(warned) == (0 if kept else 1) and all("EXIF" in w for w in warned), warned
         assert ("Image Make" in exif_tags(out)) == kept
         assert carried(out)["icc"] == SRGB
 
@@ -393,3 +428,26 @@ def test_large_profile_is_split_over_jpeg_markers(tmp_path: Path) -> None:
     source = make_input(tmp_path / "in.png", "PNG", icc=bytes(large))
     process_file(source, tmp_path / "out.jpg", "box")
     assert carried(tmp_path / "out.jpg")["icc"] == bytes(large)
+
+
+def test_profile_over_the_cap_is_dropped_when_read(tmp_path: Path) -> None:
+    huge = SRGB + bytes(16 * 1024 * 1024)
+    source = tmp_path / "in.tif"
+    Image.new("RGB", (4, 4)).save(source, icc_profile=huge, dpi=(200, 200))
+    (warning,) = apply(source, tmp_path / "out.tif")
+    assert "ICC profile" in warning and "dropped" in warning
+    found = carried(tmp_path / "out.tif")
+    assert found["icc"] is None and found["dpi"] == (200, 200)
+
+
+def test_profile_too_large_for_png_readers_goes_to_jpeg_only(tmp_path: Path) -> None:
+    large = SRGB + bytes(2 * 1024 * 1024)  # more than the 1 MiB Pillow decompresses from iCCP
+    source = tmp_path / "in.tif"
+    Image.new("RGB", (4, 4)).save(source, icc_profile=large)
+    for suffix, level in (("png", 1), ("png", 9), ("jpg", None)):
+        out = tmp_path / f"out-{level}.{suffix}"
+        warned = apply(source, out, compress_level=level)
+        assert carried(out)["icc"] == (large if suffix == "jpg" else None)
+        assert [w for w in warned if "too large for PNG" in w] == ([] if suffix == "jpg" else warned), warned
+        with Image.open(out) as back:  # the output reads back
+            back.load()

@@ -108,6 +108,19 @@ class Metadata:
             return self
         return dataclasses.replace(self, dpi=(self.dpi[0] / stride[1], self.dpi[1] / stride[0]))
 
+    def for_output(self, colour: bool) -> Metadata:
+        """The metadata of a gray (``colour=False``) or RGB output: the profile is kept only
+        where its colour space is the output's (``GRAY`` or ``RGB``), since a reader applies
+        it to the samples as they are (``--gray`` output drops an RGB profile, a CMYK or Lab
+        input's profile describes pixels Pillow has already converted).
+
+        >>> Metadata(icc=bytes(16) + b"RGB " + bytes(108)).for_output(colour=False).icc is None
+        True
+        """
+        if self.icc is None or self.icc[16:20] == (b"RGB " if colour else b"GRAY"):
+            return self
+        return dataclasses.replace(self, icc=None)
+
     def __bool__(self) -> bool:
         return any(piece is not None for piece in (self.icc, self.exif, self.xmp, self.dpi))
 
@@ -170,6 +183,8 @@ def _clean_exif(image: Image.Image, name: str) -> bytes | None:
     found = image.info.get("exif")
     raw = found if isinstance(found, bytes) else b""
     has_raw = len(raw.removeprefix(_EXIF_HEADER)) > 0
+    if len(raw) > MAX_METADATA_BYTES:  # not parsed at all
+        return _capped(raw, "EXIF", name)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -98,6 +98,7 @@ def encode_frames(
     if problem:
         raise OutputError(problem)
     level = DEFAULT_PNG_COMPRESS_LEVEL if compress_level is None else compress_level
+    metadata = metadata.for_output(colour=pixels.ndim == 3)
     if fmt == "PNG" and len(frames) == 1 and frames[0][0].dtype == np.uint8 and level <= PARALLEL_PNG_MAX_LEVEL:
         pixels, alpha = frames[0]
         channels = pixels if alpha is None else np.dstack([pixels, alpha])
