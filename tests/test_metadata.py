@@ -451,3 +451,37 @@ def test_profile_too_large_for_png_readers_goes_to_jpeg_only(tmp_path: Path) -> 
         assert [w for w in warned if "too large for PNG" in w] == ([] if suffix == "jpg" else warned), warned
         with Image.open(out) as back:  # the output reads back
             back.load()
+
+
+def test_a_tiff_inputs_layout_tags_stay_behind(tmp_path: Path) -> None:
+    # A TIFF's EXIF is its own directory: the camera tags go on, its strips and sizes do not.
+    source = tmp_path / "in.tif"
+    exif = Image.Exif()
+    exif.load(exif_block())
+    Image.new("RGB", (6, 4)).save(source, exif=exif, icc_profile=SRGB)
+    out = tmp_path / "out.jpg"
+    assert apply(source, out) == []
+    tags = exif_tags(out)
+    assert tags["Image Make"] == "ConvcliCam" and tags["EXIF DateTimeOriginal"] == "2024:05:06 07:08:09"
+    assert not {"Image ImageWidth", "Image StripOffsets", "Image BitsPerSample", "Image Compression"} & set(tags)
+    with Image.open(out) as back:
+        assert back.size == (4, 6)  # orientation 6, applied once
+
+
+def test_a_tiff_without_resolution_gives_none(tmp_path: Path) -> None:
+    source = tmp_path / "in.tif"
+    Image.new("RGB", (6, 4)).save(source)  # no resolution tag: Pillow itself reports 1 dpi
+    for suffix in ("png", "jpg"):
+        apply(source, tmp_path / f"out.{suffix}")
+        assert carried(tmp_path / f"out.{suffix}")["dpi"] is None
+
+
+def test_python_api_reads_and_writes_metadata(tmp_path: Path, photo: Path) -> None:
+    from convcli.io import read_image, write_image
+
+    picture = read_image(photo)
+    assert picture.metadata.icc == SRGB and picture.metadata.dpi == (300, 300)
+    assert picture.metadata.xmp == XMP_UPRIGHT
+    write_image(picture.pixels, None, tmp_path / "out.webp", metadata=picture.metadata)
+    assert carried(tmp_path / "out.webp")["icc"] == SRGB
+    check_exif(tmp_path / "out.webp")

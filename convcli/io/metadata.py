@@ -154,8 +154,19 @@ def read_metadata(image: Image.Image, name: str) -> Metadata:
         icc=_capped(icc if isinstance(icc, bytes) else None, "ICC profile", name),
         exif=_capped(_clean_exif(image, name), "EXIF", name),
         xmp=_upright_xmp(_capped(xmp if isinstance(xmp, bytes) else None, "XMP", name)),
-        dpi=_dpi(info.get("dpi")),
+        dpi=_dpi(info.get("dpi")) if _states_resolution(image) else None,
     )
+
+
+def _states_resolution(image: Image.Image) -> bool:
+    """Whether the file states a resolution: Pillow reports 1 dpi for a TIFF with no resolution
+    tag at all."""
+    if image.format != "TIFF":
+        return True
+    try:
+        return ExifTags.Base.XResolution in image.getexif()
+    except Exception:  # a directory Pillow cannot parse states nothing usable
+        return False
 
 
 def _dpi(value: Any) -> tuple[float, float] | None:

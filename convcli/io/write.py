@@ -181,6 +181,11 @@ def write_image(
     fmt: str | None = None,
     quality: int | None = None,
     compress_level: int | None = None,
+    metadata: Metadata = NO_METADATA,
 ) -> int:
-    """Encode and write an image to a path (atomically) or ``-`` (stdout); return the byte count."""
-    return write_frames([(pixels, alpha)], destination, fmt=fmt, quality=quality, compress_level=compress_level)
+    """Encode and write an image to a path (atomically) or ``-`` (stdout); return the byte count.
+    ``metadata`` (a :class:`~convcli.io.metadata.Metadata`, such as a read
+    :class:`~convcli.io.read.Picture`'s) is written as far as the format holds it."""
+    return write_frames(
+        [(pixels, alpha)], destination, fmt=fmt, quality=quality, compress_level=compress_level, metadata=metadata
+    )
