@@ -399,8 +399,17 @@ def test_stride_scales_the_dpi(tmp_path: Path, photo: Path) -> None:
 # -- hostile metadata ---------------------------------------------------------------------------
 
 
-def test_corrupt_exif_is_dropped_with_a_warning(convcli_exe: list[str], tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.png", "PNG", exif=b"Exif\0\0II*\0\xff\xff\xff\x7f" + b"\x07" * 40)
+@pytest.mark.parametrize(
+    "fmt, exif",
+    [
+        ("PNG", b"Exif\0\0II*\0\xff\xff\xff\x7f" + b"\x07" * 40),  # its directory lies past its end
+        ("PNG", b"Exif\0\0" + b"\x96\x803Iw_\xe7\xb1" * 4),  # not a TIFF structure at all
+        ("JPEG", b"Exif\0\0" + b"\x96\x803Iw_\xe7\xb1" * 4),
+        ("WEBP", b"Exif\0\0II*\xca\x08\0\0\0" + bytes(30)),
+    ],
+)
+def test_corrupt_exif_is_dropped_with_a_warning(convcli_exe: list[str], tmp_path: Path, fmt: str, exif: bytes) -> None:
+    source = make_input(tmp_path / f"in.{fmt.lower()}", fmt, exif=exif)
     out = tmp_path / "out.jpg"
     result = run(convcli_exe, "apply", str(source), "-k", "box", "-o", str(out))
     assert result.returncode == 0, result.stderr
@@ -482,6 +491,6 @@ def test_python_api_reads_and_writes_metadata(tmp_path: Path, photo: Path) -> No
     picture = read_image(photo)
     assert picture.metadata.icc == SRGB and picture.metadata.dpi == (300, 300)
     assert picture.metadata.xmp == XMP_UPRIGHT
-    write_image(picture.pixels, None, tmp_path / "out.webp", metadata=picture.metadata)
+    write_image(picture.pixels.astype(np.uint8), None, tmp_path / "out.webp", metadata=picture.metadata)
     assert carried(tmp_path / "out.webp")["icc"] == SRGB
     check_exif(tmp_path / "out.webp")

@@ -22,7 +22,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import ExifTags, Image, PngImagePlugin
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin
 
 from convcli.io.modes import ImageWarning
 
@@ -167,6 +167,17 @@ def _states_resolution(image: Image.Image) -> bool:
         return ExifTags.Base.XResolution in image.getexif()
     except Exception:  # a directory Pillow cannot parse states nothing usable
         return False
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image turned upright by its EXIF orientation (``ImageOps.exif_transpose``), or as
+    stored when its EXIF cannot be parsed: a damaged EXIF costs the EXIF (see
+    :func:`read_metadata`, which says so), not the file."""
+    try:
+        turned = ImageOps.exif_transpose(image)
+    except Exception:  # Pillow's EXIF parser raises anything (SyntaxError, struct.error) on hostile bytes
+        return image
+    return image if turned is None else turned
 
 
 def _dpi(value: Any) -> tuple[float, float] | None:

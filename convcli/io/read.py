@@ -29,7 +29,6 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
     BmpImagePlugin,
     GifImagePlugin,
     Image,
-    ImageOps,
     JpegImagePlugin,
     PngImagePlugin,
     PpmImagePlugin,
@@ -41,7 +40,7 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 
 from convcli.errors import ConvcliError, ImageError, LimitError
 from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, STDIO, sniff
-from convcli.io.metadata import NO_METADATA, Metadata, read_metadata
+from convcli.io.metadata import NO_METADATA, Metadata, read_metadata, upright
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
 from convcli.io.native import native_messages
 from convcli.io.png import check_png_chunks
@@ -528,7 +527,7 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
             image.load()
         duration = image.info.get("duration")
         metadata = read_metadata(image, name) if index == 0 else NO_METADATA
-        frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
+        frame = upright(image)  # upright pixels, for every frame alike
         pixels, alpha, bits = convert_frame(frame, name, request.gray)
         pictures.append(
             Picture(pixels, alpha, fmt, name, bits, float(duration) if isinstance(duration, (int, float)) else None,
