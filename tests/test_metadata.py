@@ -494,3 +494,17 @@ def test_python_api_reads_and_writes_metadata(tmp_path: Path, photo: Path) -> No
     write_image(picture.pixels.astype(np.uint8), None, tmp_path / "out.webp", metadata=picture.metadata)
     assert carried(tmp_path / "out.webp")["icc"] == SRGB
     check_exif(tmp_path / "out.webp")
+
+
+@pytest.mark.parametrize("suffix", ["tif", "png", "jpg"])
+def test_metadata_made_by_hand_never_fails_a_write(tmp_path: Path, suffix: str) -> None:
+    from convcli.io import write_image
+    from convcli.io.metadata import Metadata
+
+    garbage = Metadata(icc=SRGB, exif=b"\x96\x803Iw_\xe7\xb1" * 4, xmp=b"\xff\xfe", dpi=(1e12, 0.5))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_image(np.zeros((4, 5, 3), np.uint8), None, tmp_path / f"out.{suffix}", metadata=garbage)
+    with Image.open(tmp_path / f"out.{suffix}") as back:
+        assert back.size == (5, 4) and back.info["icc_profile"] == SRGB
+    assert any("resolution" in str(w.message) for w in caught)

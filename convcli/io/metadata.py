@@ -263,6 +263,8 @@ def pillow_save_options(metadata: Metadata, fmt: str) -> dict[str, Any]:
     if fmt not in ("PNG", "JPEG", "TIFF", "WEBP", "AVIF"):
         return {}
     icc, exif, xmp = metadata.icc, metadata.exif, metadata.xmp
+    if fmt == "AVIF" and exif and _tiff_tags(exif, None) is None:
+        exif = None  # Pillow's AVIF writer parses it too
     options: dict[str, Any] = {}
     if fmt == "JPEG":
         icc = _fits(icc, JPEG_MAX_ICC, "ICC profile", fmt)
@@ -316,7 +318,11 @@ def for_compressed_tiff(options: dict[str, Any]) -> dict[str, Any]:
 def _tiff_tags(exif: bytes | None, xmp: bytes | None) -> Image.Exif | None:
     tags = Image.Exif()
     if exif:
-        tags.load(_EXIF_HEADER + exif)
+        try:  # read_metadata gives EXIF that parses; a Metadata made by hand may not
+            tags.load(_EXIF_HEADER + exif)
+        except Exception as exc:
+            _warn(f"the EXIF cannot be parsed ({' '.join(str(exc).split()) or type(exc).__name__}); dropped")
+            tags = Image.Exif()
     if xmp:
         tags[700] = xmp  # XMP's tag in TIFF (type BYTE)
     return tags if len(tags) else None
