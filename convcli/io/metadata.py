@@ -189,7 +189,8 @@ def _dpi(value: Any) -> tuple[float, float] | None:
         return None
     if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
         return None
-    return tuple(round(v) if abs(v - round(v)) < 0.01 else v for v in (x, y))  # type: ignore[return-value]
+    x, y = (float(round(v)) if abs(v - round(v)) < 0.01 else v for v in (x, y))
+    return x, y
 
 
 def _upright_xmp(xmp: bytes | None) -> bytes | None:
