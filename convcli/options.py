@@ -313,6 +313,12 @@ class OutputOptions:
         8, "Bits per output sample: 8, or 16 to keep the precision of 16-bit grayscale input (PNG and TIFF only).",
         parse=_parse_depth, metavar="8|16",
     )
+    strip: bool = option(
+        False,
+        "Write no metadata: drop the ICC profile, EXIF, XMP and resolution that are otherwise carried from "
+        "the input (as ImageMagick's -strip).",
+        flags=("--strip",),
+    )
 
 
 @_documented

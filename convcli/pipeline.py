@@ -44,6 +44,7 @@ from convcli.io import (
     write_frames,
 )
 from convcli.io.formats import NO_ALPHA_FORMATS
+from convcli.io.metadata import NO_METADATA
 from convcli.kernels import Kernel, load_kernel
 from convcli.memory import check_memory
 from convcli.options import (
@@ -673,6 +674,9 @@ def filter_file(
             frames.append(render_alpha(picture.pixels, picture.alpha, resolved, filtering, output,
                                        source=picture.source))
     computed = time.perf_counter()
+    # Each kernel steps by the stride: the output covers the same area in fewer pixels.
+    rows, cols = (step ** len(resolved) for step in resolve_pair(job.filter.stride, "stride"))
+    metadata = NO_METADATA if output.strip else pictures[0].metadata.scaled((rows, cols))
     written = write_frames(
         frames,
         destination,
@@ -682,6 +686,7 @@ def filter_file(
         durations=[p.duration for p in pictures],
         threads=job.filter.threads,
         exclusive=exclusive,
+        metadata=metadata,
     )
     end = time.perf_counter()
     return FileResult(

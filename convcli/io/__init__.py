@@ -16,6 +16,9 @@ module                     owns
 A new image format is added in :mod:`~convcli.io.formats` (allow-list, suffixes, signature) and,
 where Pillow does not handle it, in ``read`` and ``write``.
 
+:mod:`~convcli.io.metadata` owns what goes around the pixels: the ICC profile, EXIF, XMP and dpi,
+read with them and written as far as each format holds them.
+
 :mod:`~convcli.io.tiff_float` hands Pillow the 64-bit and 16-bit float TIFFs it cannot open as
 32-bit ones.
 """
@@ -39,6 +42,7 @@ from convcli.io.formats import (
     suffix_format,
     writable_format,
 )
+from convcli.io.metadata import Metadata
 from convcli.io.modes import ImageWarning
 from convcli.io.png import check_png_chunks, encode_png
 from convcli.io.read import ImageHeader, Picture, decode_bytes, read_frames, read_header, read_image
@@ -61,6 +65,7 @@ __all__ = [
     "WRITE_SUFFIXES",
     "ImageHeader",
     "ImageWarning",
+    "Metadata",
     "Picture",
     "check_encoder_settings",
     "check_output_capability",

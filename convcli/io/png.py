@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -66,11 +67,19 @@ def _deflate_band(raw: memoryview, start: int, stop: int, level: int, last: bool
     return data + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
-def encode_png(pixels: NDArray[np.uint8], *, level: int = 1, threads: int | None = None) -> bytes:
+def encode_png(
+    pixels: NDArray[np.uint8],
+    *,
+    level: int = 1,
+    threads: int | None = None,
+    chunks: Sequence[tuple[bytes, bytes]] = (),
+) -> bytes:
     """Encode 8-bit pixels ``(H, W)`` or ``(H, W, C)`` with C in 1..4 as PNG bytes.
 
     ``level`` is the zlib level (0..9); ``threads`` the number of compressing threads
-    (default: one per CPU). The result does not depend on ``threads``.
+    (default: one per CPU). The result does not depend on ``threads``. ``chunks`` (type, data)
+    go between the header and the image data, in their order: the metadata chunks of
+    :func:`convcli.io.metadata.png_chunks`.
 
     >>> data = encode_png(np.zeros((2, 3), dtype=np.uint8))
     >>> data[:8] == PNG_SIGNATURE, data[12:16]
@@ -99,7 +108,7 @@ def encode_png(pixels: NDArray[np.uint8], *, level: int = 1, threads: int | None
     # zlib wrapper: CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (no dictionary, check bits)
     stream = b"\x78\x01" + b"".join(parts) + struct.pack(">I", zlib.adler32(raw))
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
-    pieces = [PNG_SIGNATURE, _chunk(b"IHDR", header)]
+    pieces = [PNG_SIGNATURE, _chunk(b"IHDR", header), *(_chunk(kind, data) for kind, data in chunks)]
     pieces += [_chunk(b"IDAT", stream[i : i + _CHUNK_BYTES]) for i in range(0, len(stream), _CHUNK_BYTES)]
     pieces.append(_chunk(b"IEND", b""))
     return b"".join(pieces)

@@ -29,7 +29,6 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
     BmpImagePlugin,
     GifImagePlugin,
     Image,
-    ImageOps,
     JpegImagePlugin,
     PngImagePlugin,
     PpmImagePlugin,
@@ -41,6 +40,7 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 
 from convcli.errors import ConvcliError, ImageError, LimitError
 from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, STDIO, sniff
+from convcli.io.metadata import NO_METADATA, Metadata, read_metadata, upright
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
 from convcli.io.native import native_messages
 from convcli.io.png import check_png_chunks
@@ -77,7 +77,8 @@ class Picture:
     ``alpha`` is uint8 ``(H, W)`` or ``None``; ``format`` is the file's format (``PNG``...).
     ``bits`` is the precision of the file's samples: 8, or 16 for 16-bit and 32-bit integer and
     float images (whose extra precision survives in the float32 pixels). ``duration`` is the
-    frame's display time in milliseconds, for animations.
+    frame's display time in milliseconds, for animations. ``metadata`` is what the file says
+    around the pixels (:mod:`convcli.io.metadata`), read with the first frame.
     """
 
     pixels: Pixels
@@ -86,6 +87,7 @@ class Picture:
     source: str
     bits: int = 8
     duration: float | None = None
+    metadata: Metadata = NO_METADATA
 
     @property
     def mode(self) -> str:
@@ -524,10 +526,12 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
         with native_messages(name):  # libtiff's reason for a failure joins the one error line
             image.load()
         duration = image.info.get("duration")
-        frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
+        metadata = read_metadata(image, name) if index == 0 else NO_METADATA
+        frame = upright(image)  # upright pixels, for every frame alike
         pixels, alpha, bits = convert_frame(frame, name, request.gray)
         pictures.append(
-            Picture(pixels, alpha, fmt, name, bits, float(duration) if isinstance(duration, (int, float)) else None)
+            Picture(pixels, alpha, fmt, name, bits, float(duration) if isinstance(duration, (int, float)) else None,
+                    metadata)
         )
     if all_frames and len({p.pixels.shape[:2] for p in pictures}) > 1:
         raise ImageError(f"{name}: its frames differ in size; convcli filters frames of one size only")

@@ -25,6 +25,7 @@ from convcli.io.formats import (
     resolve_format,
     size_problem,
 )
+from convcli.io.metadata import NO_METADATA, Metadata, for_compressed_tiff, pillow_save_options, png_chunks
 from convcli.io.modes import ImageWarning
 from convcli.io.png import encode_png
 from convcli.io.stdio import write_stdout
@@ -73,12 +74,15 @@ def encode_frames(
     compress_level: int | None = None,
     durations: list[float | None] | None = None,
     threads: int | None = None,
+    metadata: Metadata = NO_METADATA,
 ) -> bytes:
     """Encode one frame, or several as an animation (GIF, PNG, WebP) or multi-page TIFF.
 
     Each frame is ``(pixels, alpha)``: uint8, or uint16 grayscale for PNG and TIFF. A single
     8-bit PNG at a fast level (0..3) goes to convcli's own writer, which compresses on
     ``threads`` threads (:func:`convcli.io.png.encode_png`); everything else to Pillow.
+    ``metadata`` (profile, EXIF, XMP, dpi) is written as far as ``fmt`` holds it, once for the
+    whole file.
     """
     if not frames:
         raise OutputError("nothing to encode: no frames")
@@ -94,10 +98,13 @@ def encode_frames(
     if problem:
         raise OutputError(problem)
     level = DEFAULT_PNG_COMPRESS_LEVEL if compress_level is None else compress_level
+    metadata = metadata.for_output(colour=pixels.ndim == 3)
     if fmt == "PNG" and len(frames) == 1 and frames[0][0].dtype == np.uint8 and level <= PARALLEL_PNG_MAX_LEVEL:
         pixels, alpha = frames[0]
         channels = pixels if alpha is None else np.dstack([pixels, alpha])
-        return encode_png(channels.astype(np.uint8, copy=False), level=level, threads=threads)
+        return encode_png(
+            channels.astype(np.uint8, copy=False), level=level, threads=threads, chunks=png_chunks(metadata)
+        )
     images = [_prepare(pixels, alpha, fmt) for pixels, alpha in frames]
     options: dict[str, object] = {}
     if fmt == "PNG":
@@ -106,6 +113,9 @@ def encode_frames(
         options["quality"] = DEFAULT_JPEG_QUALITY if quality is None else quality
     elif fmt == "TIFF" and compress_level:
         options["compression"] = "tiff_adobe_deflate"
+    carried = pillow_save_options(metadata, fmt)
+    if fmt == "TIFF" and "compression" in options:
+        carried = for_compressed_tiff(carried)
     if len(images) > 1:
         options.update(save_all=True, append_images=images[1:])
         if fmt != "TIFF":
@@ -113,11 +123,25 @@ def encode_frames(
             known = [d for d in (durations or []) if d]
             if known:
                 options["duration"] = [int(d or known[0]) for d in durations or []]
+    try:
+        return _save(images[0], fmt, {**options, **carried})
+    except OutputError as exc:
+        if not carried:
+            raise
+        # Metadata Pillow could not write (a tag of a type it cannot encode) costs the metadata,
+        # not the file; a failure that remains without it is the file's own.
+        data = _save(images[0], fmt, options)
+        warnings.warn(f"the metadata could not be written ({exc}); written without it", ImageWarning, stacklevel=2)
+        return data
+
+
+def _save(image: Image.Image, fmt: str, options: dict[str, object]) -> bytes:
     buffer = io.BytesIO()
     try:
-        images[0].save(buffer, format=fmt, **options)
-    except (OSError, ValueError, KeyError, TypeError, OverflowError, struct.error) as exc:
-        # Pillow's encoders report limits and bad settings with any of these.
+        image.save(buffer, format=fmt, **options)
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, RuntimeError, struct.error) as exc:
+        # Pillow's encoders report limits and bad settings with any of these (libtiff a tag it
+        # refuses with RuntimeError).
         raise OutputError(f"cannot encode {fmt}: {exc}") from exc
     return buffer.getvalue()
 
@@ -132,13 +156,15 @@ def write_frames(
     durations: list[float | None] | None = None,
     threads: int | None = None,
     exclusive: bool = False,
+    metadata: Metadata = NO_METADATA,
 ) -> int:
     """Encode frames (see :func:`encode_frames`) and write them to a path (atomically) or ``-``;
     return the byte count. ``exclusive=True`` never replaces a file: see
     :func:`~convcli.io.atomic.write_bytes_atomic`."""
     chosen = resolve_format(destination, fmt)
     data = encode_frames(
-        frames, chosen, quality=quality, compress_level=compress_level, durations=durations, threads=threads
+        frames, chosen, quality=quality, compress_level=compress_level, durations=durations, threads=threads,
+        metadata=metadata,
     )
     if str(destination) == STDIO:
         write_stdout(data)
@@ -155,6 +181,11 @@ def write_image(
     fmt: str | None = None,
     quality: int | None = None,
     compress_level: int | None = None,
+    metadata: Metadata = NO_METADATA,
 ) -> int:
-    """Encode and write an image to a path (atomically) or ``-`` (stdout); return the byte count."""
-    return write_frames([(pixels, alpha)], destination, fmt=fmt, quality=quality, compress_level=compress_level)
+    """Encode and write an image to a path (atomically) or ``-`` (stdout); return the byte count.
+    ``metadata`` (a :class:`~convcli.io.metadata.Metadata`, such as a read
+    :class:`~convcli.io.read.Picture`'s) is written as far as the format holds it."""
+    return write_frames(
+        [(pixels, alpha)], destination, fmt=fmt, quality=quality, compress_level=compress_level, metadata=metadata
+    )
