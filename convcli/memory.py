@@ -76,7 +76,8 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     job = job or JobOptions()
     options = job.filter
     channels = 1 if job.input.gray else header.channels
-    decoded = 4 * header.width * header.height
+    # 16-bit colour files (header.bits 16) are decoded to 16-bit samples: up to 8 bytes a pixel.
+    decoded = (8 if header.bits > 8 else 4) * header.width * header.height
     current = (header.height, header.width)
     step_peak = 0
     for kernel in kernels:
@@ -99,9 +100,9 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     # kept until all are encoded together: per further frame, its pixels (float32 for 16-bit and
     # float files) and its result six times (the array, Pillow's image of it, the writers' working
     # copies, as APNG's difference images, and the encoded bytes).
-    deep = header.mode == "F" or header.mode.startswith("I")
+    deep = header.bits > 8 or header.mode == "F" or header.mode.startswith("I")
     input_frame = header.width * header.height * (1 if job.input.gray else header.channels) * (4 if deep else 1)
-    output_frame = result * (2 if job.output.depth == 16 else 1)
+    output_frame = result * {16: 2, "float": 4}.get(job.output.depth, 1)
     return int(frame * _MEMORY_HEADROOM) + (input_frame + 6 * output_frame) * max(0, header.frames - 1)
 
 

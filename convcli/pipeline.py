@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
+from convcli.core import centre_indices, convolve, map_to_float32, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
@@ -41,6 +41,7 @@ from convcli.io import (
     writable_format,
     write_frames,
 )
+from convcli.io.write import Frame, OutputPixels
 from convcli.kernels import Kernel, load_kernel
 from convcli.memory import check_memory
 from convcli.options import FilterOptions, InputOptions, JobOptions, Limits, OutputOptions, PaddingSpec
@@ -52,6 +53,7 @@ __all__ = [
     "JobOptions",
     "Limits",
     "OutputOptions",
+    "alpha_for_output",
     "apply_kernel",
     "apply_kernels",
     "carry_alpha",
@@ -201,10 +203,12 @@ def render(
     output: OutputOptions | None = None,
     *,
     source: str = "image",
-) -> NDArray[np.uint8] | NDArray[np.uint16]:
+) -> NDArray[np.uint8] | NDArray[np.uint16] | NDArray[np.float32]:
     """Apply ``kernels`` in sequence and map the result to 8 (or 16) bits, as written to a file.
 
-    Equal to ``map_to_uint8(apply_kernels(pixels, kernels, options), ...)``. When the last
+    Equal to ``map_to_uint8(apply_kernels(pixels, kernels, options), ...)``; with
+    ``output.depth`` 16, :func:`~convcli.core.map_to_uint16`, and with ``"float"``,
+    :func:`~convcli.core.map_to_float32` (any number of channels). When the last
     kernel is a plain kernel or set and the output mapping works pixel by pixel (``clip``,
     ``abs``), that last step runs band by band (:func:`convcli.core.bands.filter_banded`):
     an 8-bit image is never copied whole to float32, and each band is padded, filtered,
@@ -228,16 +232,37 @@ def render(
             values, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8, **kwargs
         )
     filtered = apply_kernel(values.astype(np.float32, copy=False), last, options)
+    if output.depth == "float":
+        return map_to_float32(filtered, output.mode, scale=output.scale, offset=output.offset)
     if filtered.ndim == 3 and filtered.shape[2] != 3:
-        raise ParameterError(f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)")
+        raise ParameterError(
+            f"{source}: the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB), "
+            "an .npy file any number"
+        )
     if output.depth == 16:
-        if filtered.ndim == 3:
-            raise ParameterError(_COLOUR_16_BIT.format(source=source))
         return map_to_uint16(filtered, output.mode, scale=output.scale, offset=output.offset)
     return map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
 
 
-def carry_alpha(alpha: NDArray[np.uint8], kernels: Sequence[Kernel], options: FilterOptions) -> NDArray[np.uint8]:
+# An alpha plane on 0..255: uint8 from 8-bit files, float32 from 16-bit ones.
+AlphaPlane = NDArray[np.uint8] | NDArray[np.float32]
+
+
+def alpha_for_output(alpha: AlphaPlane, depth: int | str) -> OutputPixels:
+    """An alpha plane on 0..255 (uint8, or float32 from 16-bit files) in the output's sample type:
+    uint8 or uint16 rounded from its full precision, or float32 on the same 0..255 scale.
+
+    >>> alpha_for_output(np.array([0.4, 254.6], np.float32), 8).tolist(), alpha_for_output(np.array([1], np.uint8), 16)
+    ([0, 255], array([257], dtype=uint16))
+    """
+    if depth == "float":
+        return alpha.astype(np.float32)
+    if depth == 16:
+        return map_to_uint16(alpha.astype(np.float32))
+    return alpha if alpha.dtype == np.uint8 else map_to_uint8(alpha.astype(np.float32))
+
+
+def carry_alpha(alpha: AlphaPlane, kernels: Sequence[Kernel], options: FilterOptions) -> AlphaPlane:
     """Take the alpha channel through the same geometry as the pixels, unfiltered.
 
     Each output pixel keeps the alpha of the input pixel under its kernel's centre tap (or
@@ -328,9 +353,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-_COLOUR_16_BIT = (
-    "{source}: 16-bit output is written for grayscale images only (Pillow writes no 16-bit colour); "
-    "add --gray or use --depth 8"
+_COLOUR_16_BIT_ANIMATION = (
+    "{source}: 16-bit colour animations are not written; write a multi-page TIFF, or add --gray or use --depth 8"
 )
 
 
@@ -360,7 +384,7 @@ def check_job(
     check_filter_options(options.border, options.border_value, options.method)
     resolve_pair(options.stride, "stride")
     resolve_pair(options.dilation, "dilation")
-    mapping = map_to_uint16 if output.depth == 16 else map_to_uint8
+    mapping = {16: map_to_uint16, "float": map_to_float32}.get(output.depth, map_to_uint8)
     mapping(np.zeros((1, 1), np.float32), output.mode, scale=output.scale, offset=output.offset)
     for kernel in _resolve(kernels):
         try:
@@ -444,8 +468,9 @@ def filter_file(
         problem = size_problem(fmt, width, height)
         if problem:
             raise ParameterError(f"{'<stdout>' if str(destination) == STDIO else destination}: {problem}")
-        if output.depth == 16 and header.channels == 3 and not job.input.gray:
-            raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
+        if (output.depth == 16 and fmt == "PNG" and job.input.all_frames and header.frames > 1
+                and header.channels == 3 and not job.input.gray):
+            raise ParameterError(_COLOUR_16_BIT_ANIMATION.format(source=header.source))
         _check_channels(header, resolved, job.input.gray)
         check_memory(header, resolved, job)
 
@@ -457,11 +482,13 @@ def filter_file(
     else:
         pictures = [read_image(source, gray=gray, max_pixels=max_pixels, before_decode=guard)]
     decoded = time.perf_counter()
-    frames = []
+    if fmt == "NPY":  # an array file holds the float32 response (check_job refused --depth 16)
+        output = dataclasses.replace(output, depth="float")
+    frames: list[Frame] = []
     for picture in pictures:
         pixels = render(picture.pixels, resolved, job.filter, output, source=picture.source)
         alpha = carry_alpha(picture.alpha, resolved, job.filter) if picture.alpha is not None else None
-        frames.append((pixels, alpha))
+        frames.append((pixels, None if alpha is None else alpha_for_output(alpha, output.depth)))
     computed = time.perf_counter()
     assert fmt is not None  # set by guard() at the latest
     written = write_frames(
