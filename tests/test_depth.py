@@ -409,3 +409,25 @@ def test_16_bit_tiff_with_absurd_dimensions_hits_the_pixel_limit(tmp_path: Path)
         read_image(tmp_path / "bomb.tif")
     with pytest.raises(LimitError, match=r"more than the limit of 1,000"):
         read_image(write_png_cv2(tmp_path / "big.png", np.zeros((40, 40, 3), np.uint16)), max_pixels=1000)
+
+
+# -- 16-bit colour PPM, which Pillow reduces to 8 bits as well ------------------------------------
+
+
+@pytest.mark.parametrize("maxval", [65535, 1023])
+def test_16_bit_ppm_is_read_at_full_precision(maxval: int, rgb16: NDArray[np.uint16], tmp_path: Path) -> None:
+    samples = (rgb16.astype(np.int64) * maxval // 65535).astype(np.uint16)
+    path = tmp_path / "in.ppm"
+    path.write_bytes(f"P6\n# a comment\n32 24\n{maxval}\n".encode() + samples.astype(">u2").tobytes())
+    picture = read_image(path)
+    assert picture.bits == 16
+    np.testing.assert_allclose(picture.pixels, samples * (255.0 / maxval), atol=1e-3)
+    # cross-check the layout with OpenCV, which reads 16-bit PPM too
+    assert np.array_equal(read_png_cv2(path), samples)
+
+
+def test_truncated_16_bit_ppm_is_one_error(rgb16: NDArray[np.uint16], tmp_path: Path) -> None:
+    path = tmp_path / "cut.ppm"
+    path.write_bytes(b"P6 32 24 65535\n" + rgb16.astype(">u2").tobytes()[:1000])
+    with pytest.raises(ImageError, match=r"cut\.ppm: truncated"):
+        read_image(path)

@@ -1,11 +1,12 @@
-"""16-bit colour PNG and TIFF, decoded at full precision where Pillow reduces them to 8 bits.
+"""16-bit colour PNG, TIFF and PPM, decoded at full precision where Pillow reduces them to 8 bits.
 
 Pillow reads 16-bit grayscale (``I;16``), but decodes 16-bit RGB, RGBA and gray+alpha samples
-to 8 bits by keeping their high byte. Such files still go through Pillow's ``Image.open`` for
-their header (size, frames, the limits checked before decoding, as for every file); only their
-samples are decoded here instead: PNG by libpng through imagecodecs, TIFF by tifffile (whose LZW
-and other codecs are imagecodecs' too). Nothing else is routed here, so every other file keeps
-Pillow's decoders.
+to 8 bits by keeping their high byte (PNG, TIFF), or by scaling them, one sample at a time in
+Python (binary PPM). Such files still go through Pillow's ``Image.open`` for their header (size,
+frames, the limits checked before decoding, as for every file); only their samples are decoded
+here instead: PNG by libpng through imagecodecs, TIFF by tifffile (whose LZW and other codecs
+are imagecodecs' too), PPM's plain big-endian samples by NumPy. Nothing else is routed here, so
+every other file keeps Pillow's decoders.
 
 Samples leave on the 0..255 scale as float32 (65535 becomes 255), as 16-bit gray does in
 :mod:`convcli.io.modes`, alpha included, and upright by the file's orientation tag.
@@ -44,6 +45,37 @@ def png_layout(head: bytes) -> str | None:
     if len(head) < 26 or head[12:16] != b"IHDR" or head[24] != 16:
         return None
     return _PNG_LAYOUTS.get(head[25])
+
+
+_PPM_SPACE = b" \t\n\r\x0b\x0c"
+_PPM_HEADER_BYTES = 4096  # a header longer than this (comments) is left to Pillow
+
+
+def ppm_header(data: bytes) -> tuple[int, int, int, int] | None:
+    """Width, height, maximum value and the offset of the samples of a binary colour PPM (P6),
+    read as Pillow reads them (tokens between white space, ``#`` comments to the end of the
+    line); None for anything else.
+
+    >>> ppm_header(b"P6 # made by hand\\n3 2\\n65535\\n...")
+    (3, 2, 65535, 28)
+    """
+    if data[:2] != b"P6":
+        return None
+    at, tokens = 2, list[int]()
+    while len(tokens) < 3:
+        while at < len(data) and (data[at] in _PPM_SPACE or data[at] == ord("#")):
+            if data[at] == ord("#"):
+                while at < len(data) and data[at] not in b"\r\n":
+                    at += 1
+            else:
+                at += 1
+        start = at
+        while at < len(data) and data[at] not in _PPM_SPACE and data[at] != ord("#"):
+            at += 1
+        if not start < at <= start + 10 or at >= len(data) or not data[start:at].isdigit():
+            return None
+        tokens.append(int(data[start:at]))
+    return tokens[0], tokens[1], tokens[2], at + 1  # one white space byte ends the header
 
 
 def orient(array: NDArray[Any], orientation: int) -> NDArray[Any]:
@@ -88,10 +120,11 @@ def _png_orientation(data: bytes) -> int:
 
 
 def to_picture(
-    samples: NDArray[np.uint16], layout: str, gray: bool, premultiplied: bool = False
+    samples: NDArray[np.uint16], layout: str, gray: bool, premultiplied: bool = False, maximum: int = 65535
 ) -> tuple[Plane, Plane | None]:
-    """Colour (``(H, W)`` or ``(H, W, 3)``) and alpha on 0..255 in float32 from 16-bit samples."""
-    values = samples.astype(np.float32)
+    """Colour (``(H, W)`` or ``(H, W, 3)``) and alpha on 0..255 in float32 from 16-bit samples
+    whose full scale is ``maximum``."""
+    values = np.minimum(samples, np.uint16(maximum)).astype(np.float32)
     if values.ndim == 2:
         values = values[..., None]
     alpha = values[..., -1] if layout in ("RGBA", "LA") else None
@@ -103,9 +136,10 @@ def to_picture(
         colour = np.minimum(colour * (factor if colour.ndim == 2 else factor[..., None]), np.float32(65535.0))
     if gray and colour.ndim == 3:
         colour = colour @ _LUMA
-    colour = np.ascontiguousarray(colour * SIXTEEN_BIT_SCALE, dtype=np.float32)
+    scale = SIXTEEN_BIT_SCALE if maximum == 65535 else np.float32(255.0 / maximum)
+    colour = np.ascontiguousarray(colour * scale, dtype=np.float32)
     if alpha is not None:
-        alpha = np.ascontiguousarray(alpha * SIXTEEN_BIT_SCALE, dtype=np.float32)
+        alpha = np.ascontiguousarray(alpha * scale, dtype=np.float32)
     return colour, alpha
 
 
@@ -130,13 +164,14 @@ class DeepSource:
 
     handle: BinaryIO
     format: str
-    png: str | None = None  # a PNG's layout, from its header
+    single: str | None = None  # the layout of a one-frame file (PNG, PPM), from its header
+    ppm: tuple[int, int, int, int] | None = None  # a PPM's header: see ppm_header
     _tiff: tifffile.TiffFile | None = field(default=None, repr=False)
 
     def layout(self, index: int) -> str | None:
         """The layout of frame ``index`` when it is decoded here; None when Pillow decodes it."""
-        if self.format == "PNG":
-            return self.png if index == 0 else None
+        if self.format in ("PNG", "PPM"):
+            return self.single if index == 0 else None
         found = self._tiff_page(index)
         return None if found is None else found[1][0]
 
@@ -146,14 +181,19 @@ class DeepSource:
         ``size`` is the frame's (width, height) from the header already checked against the limits.
         """
         width, height = size
+        maximum = 65535
         if self.format == "PNG":
-            assert self.png is not None
+            assert self.single is not None
             self.handle.seek(0)
             data = self.handle.read()
             import imagecodecs  # imported on first use: tens of milliseconds, for these files only
 
             samples = np.asarray(imagecodecs.png_decode(data))
-            layout, premultiplied, orientation = self.png, False, _png_orientation(data)
+            layout, premultiplied, orientation = self.single, False, _png_orientation(data)
+        elif self.format == "PPM":
+            assert self.ppm is not None
+            samples, maximum = self._ppm_samples(width, height), self.ppm[2]
+            layout, premultiplied, orientation = "RGB", False, 1
         else:
             found = self._tiff_page(index)
             assert found is not None
@@ -171,9 +211,18 @@ class DeepSource:
         if samples.dtype != np.uint16 or samples.shape[:2] != (height, width) or samples.shape[2] < channels:
             wanted = f"{height}x{width}x{channels}"
             raise ValueError(f"decoded {samples.dtype} samples of shape {samples.shape}, not {wanted}")
-        colour, alpha = to_picture(samples[..., :channels], layout, gray, premultiplied)
+        colour, alpha = to_picture(samples[..., :channels], layout, gray, premultiplied, maximum)
         colour = np.ascontiguousarray(orient(colour, orientation))
         return colour, None if alpha is None else np.ascontiguousarray(orient(alpha, orientation))
+
+    def _ppm_samples(self, width: int, height: int) -> NDArray[np.uint16]:
+        assert self.ppm is not None
+        wanted = width * height * 3 * 2
+        self.handle.seek(self.ppm[3])
+        data = self.handle.read(wanted)
+        if len(data) < wanted:
+            raise ValueError(f"truncated PPM: {len(data):,} of {wanted:,} bytes of samples")
+        return np.frombuffer(data, dtype=">u2").reshape(height, width, 3).astype(np.uint16)
 
     def _tiff_page(self, index: int) -> tuple[tifffile.TiffPage, tuple[str, bool]] | None:
         import tifffile  # imported on first use, as imagecodecs is
@@ -196,13 +245,20 @@ class DeepSource:
 
 
 def deep_source(handle: BinaryIO, fmt: str | None, head: bytes, frames: int) -> DeepSource | None:
-    """A :class:`DeepSource` for a PNG or TIFF that may hold 16-bit colour, else None.
+    """A :class:`DeepSource` for a PNG, TIFF or PPM that may hold 16-bit colour, else None.
 
     An animated 16-bit PNG (several frames) is left to Pillow, which composes its frames.
     """
     if fmt == "PNG":
         layout = png_layout(head)
-        return DeepSource(handle, fmt, png=layout) if layout is not None and frames == 1 else None
+        return DeepSource(handle, fmt, single=layout) if layout is not None and frames == 1 else None
+    if fmt == "PPM" and head[:2] == b"P6":
+        handle.seek(0)
+        header = ppm_header(handle.read(_PPM_HEADER_BYTES))
+        handle.seek(0)
+        if header is not None and header[2] > 255:
+            return DeepSource(handle, fmt, single="RGB", ppm=header)
+        return None
     if fmt == "TIFF":
         return DeepSource(handle, fmt)
     return None
