@@ -58,7 +58,8 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     * a mixing kernel: a copy of the input planes, one padded plane and response at a time,
       and its output channels twice (each channel, then all of them stacked);
 
-    then the mapping to 8 bits: a float32 copy of the result and the result. All times 1.25 for
+    then the mapping to 8 bits: a float32 copy of the result and the result (for 16-bit and
+    float output, the result and its encoded copies at 2 or 4 bytes a sample). All times 1.25 for
     encoder buffers and scratch. Each further frame of an animation (``header.frames``) adds its
     decoded pixels and six copies of its result, all held until the frames are encoded. A kernel
     that does not fit the image raises :class:`~convcli.errors.ParameterError` here, before
@@ -95,7 +96,11 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
         step_peak = max(step_peak, held + work)
         current, channels = geometry.out_shape, produced
     result = current[0] * current[1] * channels
-    frame = decoded + max(step_peak, 5 * result + 4 * result)
+    # 16-bit and float results are not mapped band by band: a float32 copy, then the result
+    # (2 or 4 bytes a sample) about five times over (stacked with alpha, encoded, and copied).
+    sample = {16: 2, "float": 4}.get(job.output.depth, 0)
+    mapping = (5 + 5 * sample) * result if sample else 5 * result + 4 * result
+    frame = decoded + max(step_peak, mapping)
     # With --all-frames every frame is decoded before the first is filtered, and every result is
     # kept until all are encoded together: per further frame, its pixels (float32 for 16-bit and
     # float files) and its result six times (the array, Pillow's image of it, the writers' working

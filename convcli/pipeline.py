@@ -472,7 +472,7 @@ def filter_file(
                 and header.channels == 3 and not job.input.gray):
             raise ParameterError(_COLOUR_16_BIT_ANIMATION.format(source=header.source))
         _check_channels(header, resolved, job.input.gray)
-        check_memory(header, resolved, job)
+        check_memory(header, resolved, job.replace(depth="float") if fmt == "NPY" else job)
 
     start = time.perf_counter()
     gray, max_pixels = job.input.gray, job.limits.max_pixels

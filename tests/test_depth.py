@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from convcli.cli import main
-from convcli.errors import ImageError, LimitError
+from convcli.errors import ImageError, LimitError, ParameterError
 from convcli.io import read_image
 from convcli.io.read import read_frames
 from convcli.kernels import load_kernel
@@ -431,3 +431,48 @@ def test_truncated_16_bit_ppm_is_one_error(rgb16: NDArray[np.uint16], tmp_path: 
     path.write_bytes(b"P6 32 24 65535\n" + rgb16.astype(">u2").tobytes()[:1000])
     with pytest.raises(ImageError, match=r"cut\.ppm: truncated"):
         read_image(path)
+
+
+def test_header_tells_the_layout_and_depth_of_16_bit_colour(tmp_path: Path) -> None:
+    import imagecodecs
+
+    from convcli.io import read_header
+
+    (tmp_path / "la.png").write_bytes(imagecodecs.png_encode(np.zeros((3, 4, 2), np.uint16)))
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((3, 4, 3), np.uint16), photometric="rgb")
+    la, rgb = read_header(tmp_path / "la.png"), read_header(tmp_path / "rgb.tif")
+    assert (la.mode, la.channels, la.bits) == ("LA", 1, 16)
+    assert (rgb.mode, rgb.channels, rgb.bits) == ("RGB", 3, 16)
+
+
+def test_all_frames_16_bit_and_float_multi_page_tiff(rgb16: NDArray[np.uint16], tmp_path: Path) -> None:
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as writer:
+        for k in range(2):
+            writer.write(rgb16 // (k + 1), photometric="rgb")
+    process_file(path, tmp_path / "o16.tif", "box", output=OutputOptions(depth=16), all_frames=True)
+    process_file(path, tmp_path / "of.tif", "box", output=OutputOptions(depth="float"), all_frames=True)
+    with tifffile.TiffFile(tmp_path / "o16.tif") as sixteen, tifffile.TiffFile(tmp_path / "of.tif") as floats:
+        assert len(sixteen.pages) == len(floats.pages) == 2
+        for k in range(2):
+            expected = reference(rgb16 // (k + 1), "box")
+            assert np.abs(sixteen.pages[k].asarray() - expected).max() <= 1
+            np.testing.assert_allclose(floats.pages[k].asarray(), expected * SCALE, atol=1e-3)
+    with pytest.raises(ParameterError, match="16-bit colour animations are not written"):
+        process_file(path, tmp_path / "o.png", "box", output=OutputOptions(depth=16), all_frames=True)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_memory_estimate_covers_float_output_of_16_bit_colour(tmp_path: Path) -> None:
+    import json
+
+    from test_hardening_inputs import _MEASURE
+
+    path = tmp_path / "rgba16.png"
+    write_png_cv2(path, np.random.default_rng(4).integers(0, 65536, (900, 900, 4), dtype=np.uint16))
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path), str(tmp_path / "o.tif"), '{"depth": "float"}', "gaussian"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    figures = json.loads(result.stdout)
+    assert figures["measured"] <= figures["estimate"], figures

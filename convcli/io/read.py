@@ -515,14 +515,21 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
     # The bomb check: the header's size, before load() allocates anything.
     _check_size(image.size, name, request.max_pixels)
     count = _count_frames(image, MAX_FRAMES)
-    if request.header_only:
-        return [ImageHeader(name, image.format, image.mode, image.size[0], image.size[1], count)]
     deep = deep_source(handle, image.format, head, count)
     try:
+        if request.header_only:
+            return [_first_header(image, deep, name, count)]
         return _decode_frames(image, deep, name, request, count)
     finally:
         if deep is not None:
             deep.close()
+
+
+def _first_header(image: Image.Image, deep: DeepSource | None, name: str, count: int) -> ImageHeader:
+    """The header of the first frame: Pillow's, with the layout and depth of a 16-bit colour file."""
+    layout = _deep_layout(deep, image, 0)
+    mode, bits = (image.mode, 8) if layout is None else (layout, 16)
+    return ImageHeader(name, image.format, mode, image.size[0], image.size[1], count, bits)
 
 
 def _decode_frames(
@@ -530,9 +537,7 @@ def _decode_frames(
 ) -> list[Picture]:
     max_pixels, all_frames = request.max_pixels, request.all_frames
     fmt = image.format
-    layout = _deep_layout(deep, image, 0)
-    mode, bits = (image.mode, 8) if layout is None else (layout, 16)
-    header = ImageHeader(name, fmt, mode, image.size[0], image.size[1], count, bits)
+    header = _first_header(image, deep, name, count)
     if all_frames and count > MAX_FRAMES:
         raise LimitError(
             f"{name}: refused: more than {MAX_FRAMES:,} frames, the most convcli filters with --all-frames; "
