@@ -502,7 +502,7 @@ def _deep_layout(deep: DeepSource | None, image: Image.Image, index: int) -> str
         # Pillow's parsed tags of the current frame say cheaply whether tifffile is needed at all.
         tags = getattr(image, "tag_v2", None)
         bits = tags.get(258) if tags is not None else None
-        if not isinstance(bits, tuple) or len(bits) < 3 or set(bits) != {16}:
+        if not isinstance(bits, tuple) or set(bits) != {16}:  # one value may stand for every sample
             return None
     return deep.layout(index)
 
