@@ -476,3 +476,19 @@ def test_memory_estimate_covers_float_output_of_16_bit_colour(tmp_path: Path) ->
     )
     figures = json.loads(result.stdout)
     assert figures["measured"] <= figures["estimate"], figures
+
+
+def test_16_bit_tiff_that_tifffile_calls_damaged_is_one_error(
+    rgb16: NDArray[np.uint16], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, rgb16, photometric="rgb", rowsperstrip=4)
+    data = bytearray(buffer.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        entry = tif.pages[0].tags[279].offset  # type: ignore[union-attr]  # StripByteCounts
+    data[entry + 4 : entry + 8] = (1).to_bytes(4, "little")  # one count for six strips
+    (tmp_path / "bad.tif").write_bytes(bytes(data))
+    code, _, err = cli(capsys, "apply", str(tmp_path / "bad.tif"), "-k", "box", "-o", str(tmp_path / "o.tif"))
+    line = one_line(code, err, 1)
+    assert "bad.tif: corrupt or unreadable image: corrupt TIFF: incorrect StripByteCounts count" in line
+    assert not (tmp_path / "o.tif").exists()

@@ -14,7 +14,11 @@ Samples leave on the 0..255 scale as float32 (65535 becomes 255), as 16-bit gray
 
 from __future__ import annotations
 
+import logging
+import re
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -33,6 +37,37 @@ _ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA = 1, 2  # ExtraSamples values
 _ORIENTATION = 274  # the EXIF and TIFF tag
 
 Plane = NDArray[np.float32]
+
+
+class _Messages(logging.Handler):
+    """Collects what a library logs, instead of letting logging print it on standard error."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # "<tifffile.TiffPage 0 @8> missing data ByteCounts tag": the object's name says nothing to a user.
+        self.messages.append(re.sub(r"^(<[^>]*>|[\w.]+:)\s*", "", record.getMessage()))
+
+
+@contextmanager
+def _tifffile_judges() -> Iterator[None]:
+    """Turn what tifffile logs about a file into an error: it reports damage (a missing or wrong
+    strip count, a bad tag) by logging and decoding what it can, which would be wrong pixels.
+
+    The handler is added to tifffile's logger for the length of the block and removed after it,
+    so logging's own last-resort output stays quiet meanwhile and nothing is left changed.
+    """
+    logger = logging.getLogger("tifffile")
+    handler = _Messages()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.messages:
+        raise ValueError("corrupt TIFF: " + "; ".join(dict.fromkeys(handler.messages)))
 
 
 def png_layout(head: bytes) -> str | None:
@@ -198,7 +233,8 @@ class DeepSource:
             found = self._tiff_page(index)
             assert found is not None
             page, (layout, premultiplied) = found
-            samples = np.asarray(page.asarray())
+            with _tifffile_judges():
+                samples = np.asarray(page.asarray())
             if page.axes.startswith("S"):  # planes stored one after another
                 samples = np.moveaxis(samples, 0, -1)
             orientation = int(page.tags.valueof(_ORIENTATION, 1) or 1)
@@ -227,14 +263,15 @@ class DeepSource:
     def _tiff_page(self, index: int) -> tuple[tifffile.TiffPage, tuple[str, bool]] | None:
         import tifffile  # imported on first use, as imagecodecs is
 
-        if self._tiff is None:
-            self.handle.seek(0)  # tifffile takes the position it finds as the start of the file
-            self._tiff = tifffile.TiffFile(self.handle, name="image.tif")  # a name for an opened descriptor
-        if index >= len(self._tiff.pages):
-            return None
-        page = self._tiff.pages[index]
-        if isinstance(page, tifffile.TiffFrame):  # a page sharing the first one's layout: decode it fully
-            page = page.aspage()
+        with _tifffile_judges():
+            if self._tiff is None:
+                self.handle.seek(0)  # tifffile takes the position it finds as the start of the file
+                self._tiff = tifffile.TiffFile(self.handle, name="image.tif")  # a name for an opened descriptor
+            if index >= len(self._tiff.pages):
+                return None
+            page = self._tiff.pages[index]
+            if isinstance(page, tifffile.TiffFrame):  # a page sharing the first one's layout: decode it fully
+                page = page.aspage()
         layout = _tiff_layout(page)
         return None if layout is None else (page, layout)
 
