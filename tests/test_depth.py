@@ -492,3 +492,17 @@ def test_16_bit_tiff_that_tifffile_calls_damaged_is_one_error(
     line = one_line(code, err, 1)
     assert "bad.tif: corrupt or unreadable image: corrupt TIFF: incorrect StripByteCounts count" in line
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_16_bit_tiff_with_associated_alpha_is_unpremultiplied(
+    rgb16: NDArray[np.uint16], alpha16: NDArray[np.uint16], tmp_path: Path
+) -> None:
+    alpha = np.maximum(alpha16, 1000).astype(np.float64)  # no pixel fully transparent
+    premultiplied = np.rint(rgb16 * alpha[..., None] / 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "pre.tif", np.dstack([premultiplied, alpha.astype(np.uint16)]), photometric="rgb",
+                     extrasamples=["assocalpha"])
+    picture = read_image(tmp_path / "pre.tif")
+    assert picture.alpha is not None
+    expected = premultiplied * 65535.0 / alpha[..., None] * SCALE  # exact inverse of the stored values
+    np.testing.assert_allclose(picture.pixels, expected, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(picture.alpha, alpha * SCALE, atol=1e-3)

@@ -98,7 +98,8 @@ def to_pillow(pixels: OutputPixels, alpha: OutputPixels | None) -> Image.Image:
     """Build a Pillow image from uint8 (or 16-bit gray) pixels and an optional alpha plane."""
     if pixels.dtype != np.uint8:
         if pixels.ndim != 2 or pixels.dtype != np.uint16:
-            raise OutputError(f"Pillow writes no {_depth(pixels)}-bit colour; write PNG or TIFF")
+            kind = "16-bit colour" if pixels.dtype == np.uint16 else "float samples"
+            raise OutputError(f"Pillow writes no {kind}; write TIFF")
         return Image.fromarray(np.ascontiguousarray(pixels))  # mode I;16
     if alpha is not None:
         stacked = np.dstack([pixels, alpha]) if pixels.ndim == 2 else np.dstack([pixels, alpha[..., None]])
