@@ -506,3 +506,14 @@ def test_16_bit_tiff_with_associated_alpha_is_unpremultiplied(
     expected = premultiplied * 65535.0 / alpha[..., None] * SCALE  # exact inverse of the stored values
     np.testing.assert_allclose(picture.pixels, expected, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(picture.alpha, alpha * SCALE, atol=1e-3)
+
+
+def test_16_bit_gray_alpha_tiff_is_refused_by_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # What convcli writes with --depth 16 for gray with alpha, and Pillow cannot open: named, not "corrupt".
+    la = np.random.default_rng(7).integers(0, 256, (6, 5, 2), dtype=np.uint8)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    process_file(tmp_path / "la.png", tmp_path / "la16.tif", "identity", output=OutputOptions(depth=16))
+    with tifffile.TiffFile(tmp_path / "la16.tif") as tif:
+        np.testing.assert_array_equal(tif.pages[0].asarray(), la.astype(np.uint16) * 257)  # type: ignore[union-attr]
+    code, _, err = cli(capsys, "apply", str(tmp_path / "la16.tif"), "-k", "box", "-o", str(tmp_path / "o.png"))
+    assert "la16.tif: 16-bit gray+alpha TIFF is not read by convcli" in one_line(code, err, 1)
