@@ -514,6 +514,6 @@ def test_16_bit_gray_alpha_tiff_is_refused_by_name(capsys: pytest.CaptureFixture
     Image.fromarray(la, "LA").save(tmp_path / "la.png")
     process_file(tmp_path / "la.png", tmp_path / "la16.tif", "identity", output=OutputOptions(depth=16))
     with tifffile.TiffFile(tmp_path / "la16.tif") as tif:
-        np.testing.assert_array_equal(tif.pages[0].asarray(), la.astype(np.uint16) * 257)  # type: ignore[union-attr]
+        np.testing.assert_array_equal(tif.asarray(), la.astype(np.uint16) * 257)
     code, _, err = cli(capsys, "apply", str(tmp_path / "la16.tif"), "-k", "box", "-o", str(tmp_path / "o.png"))
     assert "la16.tif: 16-bit gray+alpha TIFF is not read by convcli" in one_line(code, err, 1)

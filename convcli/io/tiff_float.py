@@ -110,7 +110,8 @@ def float_tiff_for_pillow(
             raise ImageError(f"{name}: 64-bit integer TIFF samples are not read by convcli (up to 32 bits are)")
         if bits == 16 and samples == 2:  # Pillow has no 16-bit gray+alpha mode, and cannot open the file
             raise ImageError(
-                f"{name}: 16-bit gray+alpha TIFF is not read by convcli (16-bit gray+alpha PNG, and 16-bit RGBA TIFF, are)"
+                f"{name}: 16-bit gray+alpha TIFF is not read by convcli "
+                "(16-bit gray+alpha PNG, and 16-bit RGBA TIFF, are)"
             )
         return handle
     if samples != 1:  # Pillow has no colour float mode
