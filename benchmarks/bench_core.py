@@ -36,7 +36,7 @@ from convcli.core.separable import kernel_rank
 try:
     import cv2
 except ImportError:  # optional peer
-    cv2 = None
+    cv2 = None  # type: ignore[assignment,unused-ignore]  # a module once opencv ships its types
 
 SLOW_MS = 3000.0
 

@@ -60,7 +60,8 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     * a mixing kernel: a copy of the input planes, one padded plane and response at a time,
       and its output channels twice (each channel, then all of them stacked);
 
-    then the mapping to 8 bits: a float32 copy of the result and the result. All times 1.25 for
+    then the mapping to 8 bits: a float32 copy of the result and the result (for 16-bit and
+    float output, the result and its encoded copies at 2 or 4 bytes a sample). All times 1.25 for
     encoder buffers and scratch. Each further frame of an animation (``header.frames``) adds its
     decoded pixels and six copies of its result, all held until the frames are encoded. A kernel
     that does not fit the image raises :class:`~convcli.errors.ParameterError` here, before
@@ -83,7 +84,8 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
 
         # Premultiplied or filtered, alpha is one more float32 channel through every step.
         channels += int(resolve_alpha(options.alpha, kernels) != "carry")
-    decoded = 4 * header.width * header.height
+    # 16-bit colour files (header.bits 16) are decoded to 16-bit samples: up to 8 bytes a pixel.
+    decoded = (8 if header.bits > 8 else 4) * header.width * header.height
     current = (header.height, header.width)
     step_peak = 0
     for kernel in kernels:
@@ -101,14 +103,18 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
         step_peak = max(step_peak, held + work)
         current, channels = geometry.out_shape, produced
     result = current[0] * current[1] * channels
-    frame = decoded + max(step_peak, 5 * result + 4 * result)
+    # 16-bit and float results are not mapped band by band: a float32 copy, then the result
+    # (2 or 4 bytes a sample) about five times over (stacked with alpha, encoded, and copied).
+    sample = {16: 2, "float": 4}.get(job.output.depth, 0)
+    mapping = (5 + 5 * sample) * result if sample else 5 * result + 4 * result
+    frame = decoded + max(step_peak, mapping)
     # With --all-frames every frame is decoded before the first is filtered, and every result is
     # kept until all are encoded together: per further frame, its pixels (float32 for 16-bit and
     # float files) and its result six times (the array, Pillow's image of it, the writers' working
     # copies, as APNG's difference images, and the encoded bytes).
-    deep = header.mode == "F" or header.mode.startswith("I")
+    deep = header.bits > 8 or header.mode == "F" or header.mode.startswith("I")
     input_frame = header.width * header.height * (1 if job.input.gray else header.channels) * (4 if deep else 1)
-    output_frame = result * (2 if job.output.depth == 16 else 1)
+    output_frame = result * {16: 2, "float": 4}.get(job.output.depth, 1)
     return int(frame * _MEMORY_HEADROOM) + (input_frame + 6 * output_frame) * max(0, header.frames - 1)
 
 

@@ -36,7 +36,8 @@ DEFAULT_MAX_PIXELS = 178_956_970
 DEFAULT_JPEG_QUALITY = 92
 # Level 1 is several times faster than zlib's default 6, for a few per cent more bytes.
 DEFAULT_PNG_COMPRESS_LEVEL = 1
-OUTPUT_DEPTHS: tuple[int, ...] = (8, 16)
+# Bits per output sample, or "float": the raw float32 response (TIFF and NPY).
+OUTPUT_DEPTHS: tuple[int | str, ...] = (8, 16, "float")
 OUTPUT_MODE_CHOICES: tuple[str, ...] = ("clip", "abs", "normalize")
 ALPHA_CHOICES: tuple[str, ...] = ("auto", "premultiply", "carry", "filter")
 PADDING_WORDS: tuple[str, ...] = ("same", "valid", "full")
@@ -149,10 +150,17 @@ def _parse_format(text: str | None) -> str | None:
     return None if text is None else resolve_format("-", text)
 
 
-def _parse_depth(depth: int) -> int:
-    if depth not in OUTPUT_DEPTHS:
-        raise ParameterError(f"must be 8 or 16, got {depth}")
-    return depth
+def parse_depth(depth: int | str) -> int | str:
+    """``8``, ``16`` or ``float``, as text or as the value itself.
+
+    >>> parse_depth("16"), parse_depth(" Float ")
+    (16, 'float')
+    """
+    text = str(depth).strip().lower()
+    value: int | str = int(text) if text.isdigit() else text
+    if value not in OUTPUT_DEPTHS:
+        raise ParameterError(f"must be 8, 16 or float, got {depth!r}")
+    return value
 
 
 def _no_limit_if_zero(count: int) -> int | None:
@@ -296,7 +304,7 @@ class OutputOptions:
     )
     format: str | None = option(
         None,
-        "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga); otherwise from the suffix, or the input's "
+        "Output format (png, jpeg, bmp, tiff, webp, ppm, gif, tga, npy); otherwise from the suffix, or the input's "
         "format for a name without one. A suffix naming another format is refused.",
         kind=str, parse=_parse_format, metavar="FMT",
     )
@@ -309,9 +317,11 @@ class OutputOptions:
         "thread, 4-9 use Pillow's slower, smaller encoder).",
         kind=int, minimum=0, maximum=9,
     )
-    depth: int = option(
-        8, "Bits per output sample: 8, or 16 to keep the precision of 16-bit grayscale input (PNG and TIFF only).",
-        parse=_parse_depth, metavar="8|16",
+    depth: int | str = option(
+        8,
+        "Bits per output sample: 8, 16 (PNG and TIFF) to keep the precision of 16-bit input, or float: the "
+        "response after scale and offset, unrounded and unclipped, as 32-bit float (TIFF and NPY).",
+        kind=str, parse=parse_depth, cli_default="8", metavar="8|16|float",
     )
     strip: bool = option(
         False,

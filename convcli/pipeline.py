@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
+from convcli.core import centre_indices, convolve, map_to_float32, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.alpha import split_alpha, stack_alpha, sums_to_one
 from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.border import resolve_border
@@ -45,6 +45,7 @@ from convcli.io import (
 )
 from convcli.io.formats import NO_ALPHA_FORMATS
 from convcli.io.metadata import NO_METADATA
+from convcli.io.write import Frame, OutputPixels
 from convcli.kernels import Kernel, load_kernel
 from convcli.memory import check_memory
 from convcli.options import (
@@ -64,6 +65,7 @@ __all__ = [
     "JobOptions",
     "Limits",
     "OutputOptions",
+    "alpha_for_output",
     "apply_kernel",
     "apply_kernels",
     "apply_kernels_alpha",
@@ -79,7 +81,6 @@ __all__ = [
 ]
 
 
-AlphaT = TypeVar("AlphaT", bound=np.generic)
 
 
 @dataclass
@@ -333,11 +334,12 @@ def render_alpha(
     output: OutputOptions | None = None,
     *,
     source: str = "image",
-) -> tuple[NDArray[np.uint8] | NDArray[np.uint16], NDArray[np.uint8]]:
+) -> tuple[OutputPixels, OutputPixels]:
     """:func:`render` for pixels with an alpha plane: ``(pixels, alpha)`` as written to a file.
 
     The colour is mapped as :func:`render` maps it (output mode, scale, offset, depth); alpha is
-    only rounded and clipped to 0..255, since it is a coverage, not a response. With
+    only rounded and clipped to 0..255, since it is a coverage, not a response, and written in
+    the output's sample type (8 or 16 bits, or float32 on the 0..255 scale). With
     ``premultiply``, a pixel whose written alpha is 0 gets colour 0: no colour is left there, and
     rounding noise divided by a nearly-zero alpha would otherwise show as random colour.
     """
@@ -347,7 +349,8 @@ def render_alpha(
     mode = _check_alpha(options.alpha, resolved)
     plane = np.asarray(alpha)
     if mode == "carry":
-        return render(pixels, resolved, options, output, source=source), carry_alpha(plane, resolved, options)
+        carried = carry_alpha(plane, resolved, options)
+        return render(pixels, resolved, options, output, source=source), alpha_for_output(carried, output.depth)
     premultiplied = mode == "premultiply"
     gray = np.ndim(pixels) == 2
     *head, last = resolved
@@ -380,12 +383,21 @@ def render_alpha(
         return colour8, np.ascontiguousarray(both[..., -1])
     stacked = _apply_stacked(stacked, last, options, premultiplied)
     colour, filtered = split_alpha(stacked, premultiplied=premultiplied, gray=gray)
-    alpha8 = map_to_uint8(filtered, "clip", overwrite=True)
+    written = _map_alpha(filtered, output.depth)
     if premultiplied:
         # NaN maps to 0, and normalize stretches the range of the other pixels: a pixel written
         # fully transparent has no colour to count.
-        colour[alpha8 == 0] = np.nan
-    return _map_pixels(colour, output, source), alpha8
+        colour[written == 0] = np.nan
+    return _map_pixels(colour, output, source), written
+
+
+def _map_alpha(filtered: NDArray[np.float32], depth: int | str) -> OutputPixels:
+    """A filtered alpha plane (0..255 scale) in the output's sample type, only rounded and clipped."""
+    if depth == "float":
+        return np.clip(np.nan_to_num(filtered), 0, 255).astype(np.float32, copy=False)
+    if depth == 16:
+        return map_to_uint16(filtered, "clip", overwrite=True)
+    return map_to_uint8(filtered, "clip", overwrite=True)
 
 
 def render(
@@ -395,10 +407,12 @@ def render(
     output: OutputOptions | None = None,
     *,
     source: str = "image",
-) -> NDArray[np.uint8] | NDArray[np.uint16]:
+) -> NDArray[np.uint8] | NDArray[np.uint16] | NDArray[np.float32]:
     """Apply ``kernels`` in sequence and map the result to 8 (or 16) bits, as written to a file.
 
-    Equal to ``map_to_uint8(apply_kernels(pixels, kernels, options), ...)``. When the last
+    Equal to ``map_to_uint8(apply_kernels(pixels, kernels, options), ...)``; with
+    ``output.depth`` 16, :func:`~convcli.core.map_to_uint16`, and with ``"float"``,
+    :func:`~convcli.core.map_to_float32` (any number of channels). When the last
     kernel is a plain kernel or set and the output mapping works pixel by pixel (``clip``,
     ``abs``), that last step runs band by band (:func:`convcli.core.bands.filter_banded`):
     an 8-bit image is never copied whole to float32, and each band is padded, filtered,
@@ -425,20 +439,40 @@ def render(
     return _map_pixels(filtered, output, source)
 
 
-def _map_pixels(
-    filtered: NDArray[np.float32], output: OutputOptions, source: str
-) -> NDArray[np.uint8] | NDArray[np.uint16]:
-    """Map float responses to the 8 (or 16) bits of the file, checking that a file can hold their channels."""
+def _map_pixels(filtered: NDArray[np.float32], output: OutputOptions, source: str) -> OutputPixels:
+    """Map float responses to the samples of the file (8 or 16 bits, or float32 with no
+    rounding), checking that an image file can hold their channels."""
+    if output.depth == "float":
+        return map_to_float32(filtered, output.mode, scale=output.scale, offset=output.offset)
     if filtered.ndim == 3 and filtered.shape[2] != 3:
-        raise ParameterError(f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)")
+        raise ParameterError(
+            f"{source}: the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB), "
+            "an .npy file any number"
+        )
     if output.depth == 16:
-        if filtered.ndim == 3:
-            raise ParameterError(_COLOUR_16_BIT.format(source=source))
         return map_to_uint16(filtered, output.mode, scale=output.scale, offset=output.offset)
     return map_to_uint8(filtered, output.mode, scale=output.scale, offset=output.offset)
 
 
-def carry_alpha(alpha: NDArray[AlphaT], kernels: Sequence[Kernel], options: FilterOptions) -> NDArray[AlphaT]:
+# An alpha plane on 0..255: uint8 from 8-bit files, float32 from 16-bit ones.
+AlphaPlane = NDArray[np.uint8] | NDArray[np.float32]
+
+
+def alpha_for_output(alpha: AlphaPlane, depth: int | str) -> OutputPixels:
+    """An alpha plane on 0..255 (uint8, or float32 from 16-bit files) in the output's sample type:
+    uint8 or uint16 rounded from its full precision, or float32 on the same 0..255 scale.
+
+    >>> alpha_for_output(np.array([0.4, 254.6], np.float32), 8).tolist(), alpha_for_output(np.array([1], np.uint8), 16)
+    ([0, 255], array([257], dtype=uint16))
+    """
+    if depth == "float":
+        return alpha.astype(np.float32)
+    if depth == 16:
+        return map_to_uint16(alpha.astype(np.float32))
+    return alpha if alpha.dtype == np.uint8 else map_to_uint8(alpha.astype(np.float32))
+
+
+def carry_alpha(alpha: AlphaPlane, kernels: Sequence[Kernel], options: FilterOptions) -> AlphaPlane:
     """Take the alpha channel through the same geometry as the pixels, unfiltered.
 
     Each output pixel keeps the alpha of the input pixel under its kernel's centre tap (or
@@ -529,9 +563,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-_COLOUR_16_BIT = (
-    "{source}: 16-bit output is written for grayscale images only (Pillow writes no 16-bit colour); "
-    "add --gray or use --depth 8"
+_COLOUR_16_BIT_ANIMATION = (
+    "{source}: 16-bit colour animations are not written; write a multi-page TIFF, or add --gray or use --depth 8"
 )
 
 
@@ -562,7 +595,7 @@ def check_job(
     resolve_pair(options.stride, "stride")
     resolve_pair(options.dilation, "dilation")
     _check_alpha(options.alpha, _resolve(kernels))
-    mapping = map_to_uint16 if output.depth == 16 else map_to_uint8
+    mapping = {16: map_to_uint16, "float": map_to_float32}.get(output.depth, map_to_uint8)
     mapping(np.zeros((1, 1), np.float32), output.mode, scale=output.scale, offset=output.offset)
     for kernel in _resolve(kernels):
         try:
@@ -646,10 +679,11 @@ def filter_file(
         problem = size_problem(fmt, width, height)
         if problem:
             raise ParameterError(f"{'<stdout>' if str(destination) == STDIO else destination}: {problem}")
-        if output.depth == 16 and header.channels == 3 and not job.input.gray:
-            raise ParameterError(_COLOUR_16_BIT.format(source=header.source))
+        if (output.depth == 16 and fmt == "PNG" and job.input.all_frames and header.frames > 1
+                and header.channels == 3 and not job.input.gray):
+            raise ParameterError(_COLOUR_16_BIT_ANIMATION.format(source=header.source))
         _check_channels(header, resolved, job.input.gray)
-        check_memory(header, resolved, job)
+        check_memory(header, resolved, job.replace(depth="float") if fmt == "NPY" else job)
 
     start = time.perf_counter()
     gray, max_pixels = job.input.gray, job.limits.max_pixels
@@ -660,19 +694,21 @@ def filter_file(
         pictures = [read_image(source, gray=gray, max_pixels=max_pixels, before_decode=guard)]
     decoded = time.perf_counter()
     assert fmt is not None  # set by guard() at the latest
+    if fmt == "NPY":  # an array file holds the float32 response (check_job refused --depth 16)
+        output = dataclasses.replace(output, depth="float")
     filtering = job.filter
-    if filtering.alpha == "auto" and (fmt in NO_ALPHA_FORMATS or output.depth == 16):
-        # The alpha is dropped on writing (these formats have none; 16-bit output is written
-        # without it), so the colour is all that is seen: premultiplied, a blurred shape would
-        # end in a hard edge where its alpha fades out.
+    if filtering.alpha == "auto" and fmt in NO_ALPHA_FORMATS:
+        # The alpha is dropped on writing (these formats have none), so the colour is all that
+        # is seen: premultiplied, a blurred shape would end in a hard edge where its alpha fades.
         filtering = dataclasses.replace(filtering, alpha="carry")
-    frames: list[tuple[NDArray[np.uint8] | NDArray[np.uint16], NDArray[np.uint8] | None]] = []
+    frames: list[Frame] = []
     for picture in pictures:
         if picture.alpha is None:
             frames.append((render(picture.pixels, resolved, filtering, output, source=picture.source), None))
         else:
-            frames.append(render_alpha(picture.pixels, picture.alpha, resolved, filtering, output,
-                                       source=picture.source))
+            frames.append(
+                render_alpha(picture.pixels, picture.alpha, resolved, filtering, output, source=picture.source)
+            )
     computed = time.perf_counter()
     # Each kernel steps by the stride: the output covers the same area in fewer pixels.
     rows, cols = (step ** len(resolved) for step in resolve_pair(job.filter.stride, "stride"))

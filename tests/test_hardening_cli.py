@@ -163,7 +163,7 @@ def test_usage_lines_have_no_braces(
         (["-m", "Foo"], ["--output-mode/-m", "clip, abs, normalize"]),
         (["--format", "pgn"], ["--format", "png", "jpeg", "'pgn'"]),
         (["--method", "fast"], ["--method", "auto", "'fast'"]),
-        (["--depth", "12"], ["--depth", "8 or 16"]),
+        (["--depth", "12"], ["--depth", "8, 16 or float"]),
         (["--threads", "x"], ["--threads", "'x' is not a whole number"]),
         (["--threads", "0"], ["--threads", "must be at least 1, got 0"]),
         (["--quality", "500"], ["--quality", "must be from 1 to 100, got 500"]),

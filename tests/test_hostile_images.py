@@ -244,9 +244,10 @@ def test_depth_16_refused_where_the_format_cannot_hold_it(fmt: str, corpus: dict
     assert list(tmp_path.iterdir()) == []
 
 
-def test_depth_16_colour_refused_before_decoding(corpus: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(ParameterError, match="16-bit output is written for grayscale images only"):
-        process_file(corpus["cmyk.jpg"], tmp_path / "o.png", "identity", output=OutputOptions(depth=16))
+def test_depth_16_writes_colour_and_gray(corpus: dict[str, Path], tmp_path: Path) -> None:
+    process_file(corpus["cmyk.jpg"], tmp_path / "o.png", "identity", output=OutputOptions(depth=16))
+    header = (tmp_path / "o.png").read_bytes()[16:26]
+    assert (header[8], header[9]) == (16, 2)  # IHDR: bit depth 16, colour type RGB
     process_file(corpus["cmyk.jpg"], tmp_path / "g.png", "identity", output=OutputOptions(depth=16), gray=True)
     assert Image.open(tmp_path / "g.png").mode == "I;16"
 

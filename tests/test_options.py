@@ -121,7 +121,7 @@ def test_defaults_on_the_command_line_are_the_library_defaults(monkeypatch: pyte
         ("--border", "mirror", "must be one of reflect"),
         ("--method", "winograd", "must be one of auto"),
         ("--format", "heic", "must be one of png"),
-        ("--depth", "12", "must be 8 or 16"),
+        ("--depth", "12", "must be 8, 16 or float"),
         ("--max-memory", "lots", "expected a size"),
     ],
 )

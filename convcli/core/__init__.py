@@ -8,7 +8,7 @@ from convcli.core.border import BORDER_ALIASES, BORDER_MODES, pad_image, resolve
 from convcli.core.convolve import convolve
 from convcli.core.engines import METHODS
 from convcli.core.geometry import Geometry, centre_indices, output_size, resolve_geometry, resolve_padding, resolve_pair
-from convcli.core.mapping import OUTPUT_MODES, map_to_uint8, map_to_uint16
+from convcli.core.mapping import OUTPUT_MODES, map_to_float32, map_to_uint8, map_to_uint16
 
 __all__ = [
     "BORDER_ALIASES",
@@ -18,6 +18,7 @@ __all__ = [
     "Geometry",
     "centre_indices",
     "convolve",
+    "map_to_float32",
     "map_to_uint8",
     "map_to_uint16",
     "output_size",

@@ -69,10 +69,36 @@ def map_to_uint16(
         return y.astype(np.uint16)
 
 
+def map_to_float32(
+    values: NDArray[np.floating], mode: str = "clip", *, scale: float = 1.0, offset: float = 0.0
+) -> NDArray[np.float32]:
+    """The response as float32, unrounded and unclipped: ``values * scale + offset``, then ``mode``.
+
+    ``clip`` keeps the values as they are (nothing is clipped: negative responses stay);
+    ``abs`` takes ``|y|``; ``normalize`` stretches ``min(y)..max(y)`` linearly onto 0..255.
+
+    >>> map_to_float32(np.array([-3.0, 12.4, 300.0]), offset=1).tolist()
+    [-2.0, 13.399999618530273, 301.0]
+    >>> map_to_float32(np.array([-1.0, 0.0, 1.0]), "normalize").tolist()
+    [0.0, 127.5, 255.0]
+    """
+    with np.errstate(all="ignore"):  # as in map_to_uint8
+        return _affine(values, mode, scale, offset, False)
+
+
 def _respond(
     values: NDArray[np.floating], mode: str, scale: float, offset: float, overwrite: bool
 ) -> NDArray[np.float32]:
     """``values * scale + offset`` and the mode, in float32 on 0..255, clipped below at 0 (NaN too)."""
+    y = _affine(values, mode, scale, offset, overwrite)
+    # fmax turns NaN into 0 and clips below in one pass; the callers round and clip above.
+    return np.fmax(y, np.float32(0.0), out=y)
+
+
+def _affine(
+    values: NDArray[np.floating], mode: str, scale: float, offset: float, overwrite: bool
+) -> NDArray[np.float32]:
+    """``values * scale + offset`` and the mode, in float32, neither rounded nor clipped."""
     if mode not in OUTPUT_MODES:
         raise ParameterError(f"`output_mode` must be one of {', '.join(OUTPUT_MODES)}, got {mode!r}")
     for name, number in (("scale", scale), ("offset", offset)):
@@ -105,5 +131,4 @@ def _respond(
         if high > low:
             np.subtract(y, np.float32(low), out=y)
             np.multiply(y, np.float32(255.0 / (high - low)), out=y)
-    # fmax turns NaN into 0 and clips below in one pass; the callers round and clip above.
-    return np.fmax(y, np.float32(0.0), out=y)
+    return y

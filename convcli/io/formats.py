@@ -27,6 +27,8 @@ WRITE_FORMATS: dict[str, tuple[str, ...]] = {
     "PPM": (".ppm", ".pgm", ".pnm"),
     "GIF": (".gif",),
     "TGA": (".tga",),
+    # The float32 response as a NumPy array: written, never read.
+    "NPY": (".npy",),
 }
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}
 # Suffixes of files convcli reads that it never writes: MPO (multi-picture JPEG).
@@ -42,7 +44,8 @@ WRITE_SUFFIXES: frozenset[str] = frozenset(s for suffixes in WRITE_FORMATS.value
 
 # What each format can hold, as Pillow writes it.
 NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM", "GIF"})
-DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")  # 16-bit (grayscale) samples
+DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")  # 16-bit samples
+FLOAT_FORMATS: tuple[str, ...] = ("TIFF", "NPY")  # 32-bit float samples (--depth float)
 MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
 
 # The largest width and height each format holds, as Pillow writes it (checked against Pillow 13):
@@ -179,8 +182,10 @@ def resolve_format(destination: str | Path, explicit: str | None, source_format:
     raise ParameterError(f"{destination}: cannot tell the output format from no suffix; add a suffix or use --format")
 
 
-def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -> None:
+def check_output_capability(fmt: str, *, depth: int | str = 8, frames: bool = False) -> None:
     """Refuse, before any work, an output the format cannot hold.
+
+    NPY always holds the float32 response, whatever ``depth`` but 16 says.
 
     >>> check_output_capability("JPEG", depth=16)
     Traceback (most recent call last):
@@ -188,7 +193,11 @@ def check_output_capability(fmt: str, *, depth: int = 8, frames: bool = False) -
     convcli.errors.ParameterError: `--depth 16` needs PNG or TIFF output; JPEG holds 8 bits per sample
     """
     if depth not in OUTPUT_DEPTHS:
-        raise ParameterError(f"`--depth` must be 8 or 16, got {depth!r}")
+        raise ParameterError(f"`--depth` must be 8, 16 or float, got {depth!r}")
+    if depth == "float" and fmt not in FLOAT_FORMATS:
+        raise ParameterError(f"`--depth float` needs TIFF or NPY output; {fmt} holds integer samples")
+    if depth == 16 and fmt == "NPY":
+        raise ParameterError("`--depth 16` does not apply to NPY output, which holds the float32 response; drop it")
     if depth == 16 and fmt not in DEEP_FORMATS:
         raise ParameterError(f"`--depth 16` needs PNG or TIFF output; {fmt} holds 8 bits per sample")
     if frames and fmt not in MULTI_FRAME_FORMATS:

@@ -6,8 +6,8 @@ filter for every row (one vectorised subtraction; it compresses photos and filte
 about as well as adaptive filtering at fast levels) and deflates horizontal bands of rows on
 several threads, the way pigz does: every band is a raw deflate stream primed with the last
 32 KiB of the band before it and ended with a sync flush, so the concatenation is one valid
-zlib stream (RFC 1950/1951) and the output is a standard PNG (8-bit gray, gray+alpha, RGB or
-RGBA) that any decoder reads.
+zlib stream (RFC 1950/1951) and the output is a standard PNG (8-bit or 16-bit gray, gray+alpha,
+RGB or RGBA) that any decoder reads.
 
 Pillow checks the CRCs of a PNG's header chunks only; :func:`check_png_chunks` checks every
 chunk, image data included, before Pillow decodes it.
@@ -22,7 +22,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,24 +68,28 @@ def _deflate_band(raw: memoryview, start: int, stop: int, level: int, last: bool
 
 
 def encode_png(
-    pixels: NDArray[np.uint8],
+    pixels: NDArray[np.uint8] | NDArray[np.uint16],
     *,
     level: int = 1,
     threads: int | None = None,
     chunks: Sequence[tuple[bytes, bytes]] = (),
 ) -> bytes:
-    """Encode 8-bit pixels ``(H, W)`` or ``(H, W, C)`` with C in 1..4 as PNG bytes.
+    """Encode 8-bit or 16-bit pixels ``(H, W)`` or ``(H, W, C)`` with C in 1..4 as PNG bytes.
 
     ``level`` is the zlib level (0..9); ``threads`` the number of compressing threads
-    (default: one per CPU). The result does not depend on ``threads``. ``chunks`` (type, data)
-    go between the header and the image data, in their order: the metadata chunks of
-    :func:`convcli.io.metadata.png_chunks`.
+    (default: one per CPU). The result does not depend on ``threads``. uint16 pixels give a
+    16-bit PNG (samples big-endian, as PNG stores them; the Up filter works on bytes, whatever
+    the depth). ``chunks`` (type, data) go between the header and the image data, in their
+    order: the metadata chunks of :func:`convcli.io.metadata.png_chunks`.
 
     >>> data = encode_png(np.zeros((2, 3), dtype=np.uint8))
-    >>> data[:8] == PNG_SIGNATURE, data[12:16]
-    (True, b'IHDR')
+    >>> data[:8] == PNG_SIGNATURE, data[12:16], data[24]
+    (True, b'IHDR', 8)
+    >>> encode_png(np.zeros((2, 3, 3), dtype=np.uint16))[24]
+    16
     """
-    array = np.ascontiguousarray(pixels, dtype=np.uint8)
+    bits = 16 if np.asarray(pixels).dtype == np.uint16 else 8
+    array = np.ascontiguousarray(pixels, dtype=np.uint16 if bits == 16 else np.uint8)
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in _COLOUR_TYPE or 0 in array.shape:
@@ -93,8 +97,9 @@ def encode_png(
     if not 0 <= level <= 9:
         raise ValueError(f"zlib level must be 0..9, got {level}")
     height, width, channels = array.shape
-    raw = filtered_rows(array).reshape(-1).data
-    row_bytes = width * channels + 1
+    samples = cast(NDArray[np.uint8], array if bits == 8 else array.astype(">u2").view(np.uint8))
+    raw = filtered_rows(samples).reshape(-1).data
+    row_bytes = width * channels * (bits // 8) + 1
     rows_per_band = max(1, _BAND_BYTES // row_bytes)
     edges = [*range(0, height, rows_per_band), height]
     bands = [(edges[i] * row_bytes, edges[i + 1] * row_bytes) for i in range(len(edges) - 1)]
@@ -107,7 +112,7 @@ def encode_png(
             parts = list(pool.map(lambda job: _deflate_band(*job), jobs))
     # zlib wrapper: CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (no dictionary, check bits)
     stream = b"\x78\x01" + b"".join(parts) + struct.pack(">I", zlib.adler32(raw))
-    header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bits, _COLOUR_TYPE[channels], 0, 0, 0)
     pieces = [PNG_SIGNATURE, _chunk(b"IHDR", header), *(_chunk(kind, data) for kind, data in chunks)]
     pieces += [_chunk(b"IDAT", stream[i : i + _CHUNK_BYTES]) for i in range(0, len(stream), _CHUNK_BYTES)]
     pieces.append(_chunk(b"IEND", b""))

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import numpy as np
-from numpy.typing import NDArray
 from PIL import (  # the decoders of READ_FORMATS, registered up front: see below
     BmpImagePlugin,
     GifImagePlugin,
@@ -39,6 +38,7 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 )
 
 from convcli.errors import ConvcliError, ImageError, LimitError
+from convcli.io.deep import DeepSource, deep_source
 from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, STDIO, sniff
 from convcli.io.metadata import NO_METADATA, Metadata, read_metadata, upright
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
@@ -74,7 +74,8 @@ class Picture:
 
     ``pixels`` is ``(H, W)`` for gray or ``(H, W, 3)`` for colour, on the 0..255 scale: uint8
     for 8-bit files, float32 for deeper ones;
-    ``alpha`` is uint8 ``(H, W)`` or ``None``; ``format`` is the file's format (``PNG``...).
+    ``alpha`` is ``(H, W)`` on the same scale (uint8, or float32 for 16-bit colour files) or
+    ``None``; ``format`` is the file's format (``PNG``...).
     ``bits`` is the precision of the file's samples: 8, or 16 for 16-bit and 32-bit integer and
     float images (whose extra precision survives in the float32 pixels). ``duration`` is the
     frame's display time in milliseconds, for animations. ``metadata`` is what the file says
@@ -82,7 +83,7 @@ class Picture:
     """
 
     pixels: Pixels
-    alpha: NDArray[np.uint8] | None
+    alpha: Pixels | None
     format: str | None
     source: str
     bits: int = 8
@@ -105,6 +106,7 @@ class ImageHeader:
     width: int
     height: int
     frames: int
+    bits: int = 8  # 16 for the 16-bit colour files decoded at full precision (convcli.io.deep)
 
     @property
     def pixels(self) -> int:
@@ -494,23 +496,57 @@ def _check_float_header(name: str, request: _Request, size: tuple[int, int]) -> 
 
 
 
+def _deep_layout(deep: DeepSource | None, image: Image.Image, index: int) -> str | None:
+    """The layout of frame ``index`` when convcli.io.deep decodes it (16-bit colour), else None."""
+    if deep is None:
+        return None
+    if image.format == "TIFF":
+        # Pillow's parsed tags of the current frame say cheaply whether tifffile is needed at all.
+        tags = getattr(image, "tag_v2", None)
+        bits = tags.get(258) if tags is not None else None
+        if not isinstance(bits, tuple) or set(bits) != {16}:  # one value may stand for every sample
+            return None
+    return deep.layout(index)
+
+
 def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
-    max_pixels, all_frames = request.max_pixels, request.all_frames
+    handle.seek(0)
+    head = handle.read(64)
+    handle.seek(0)
     image = Image.open(handle, formats=READ_FORMATS)
     # The bomb check: the header's size, before load() allocates anything.
-    _check_size(image.size, name, max_pixels)
-    fmt = image.format
+    _check_size(image.size, name, request.max_pixels)
     count = _count_frames(image, MAX_FRAMES)
-    header = ImageHeader(name, fmt, image.mode, image.size[0], image.size[1], count)
-    if request.header_only:
-        return [header]
+    deep = deep_source(handle, image.format, head, count)
+    try:
+        if request.header_only:
+            return [_first_header(image, deep, name, count)]
+        return _decode_frames(image, deep, name, request, count)
+    finally:
+        if deep is not None:
+            deep.close()
+
+
+def _first_header(image: Image.Image, deep: DeepSource | None, name: str, count: int) -> ImageHeader:
+    """The header of the first frame: Pillow's, with the layout and depth of a 16-bit colour file."""
+    layout = _deep_layout(deep, image, 0)
+    mode, bits = (image.mode, 8) if layout is None else (layout, 16)
+    return ImageHeader(name, image.format, mode, image.size[0], image.size[1], count, bits)
+
+
+def _decode_frames(
+    image: Image.Image, deep: DeepSource | None, name: str, request: _Request, count: int
+) -> list[Picture]:
+    max_pixels, all_frames = request.max_pixels, request.all_frames
+    fmt = image.format
+    header = _first_header(image, deep, name, count)
     if all_frames and count > MAX_FRAMES:
         raise LimitError(
             f"{name}: refused: more than {MAX_FRAMES:,} frames, the most convcli filters with --all-frames; "
             "nothing was decoded (without --all-frames the first frame is filtered)"
         )
     if request.before_decode is not None:
-        request.before_decode(header if all_frames else ImageHeader(name, fmt, image.mode, *image.size, 1))
+        request.before_decode(header if all_frames else dataclasses.replace(header, frames=1))
     if count > 1 and not all_frames:
         shown = f"more than {MAX_FRAMES:,}" if count > MAX_FRAMES else f"{count}"
         warnings.warn(
@@ -523,12 +559,19 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
         if index:
             image.seek(index)
             _check_size(image.size, f"{name} (frame {index + 1})", max_pixels)
-        with native_messages(name):  # libtiff's reason for a failure joins the one error line
-            image.load()
-        duration = image.info.get("duration")
+        layout = _deep_layout(deep, image, index)
         metadata = read_metadata(image, name) if index == 0 else NO_METADATA
-        frame = upright(image)  # upright pixels, for every frame alike
-        pixels, alpha, bits = convert_frame(frame, name, request.gray)
+        pixels: Pixels
+        alpha: Pixels | None
+        if deep is not None and layout is not None:
+            pixels, alpha = deep.decode(index, image.size, request.gray)
+            duration, bits = None, 16
+        else:
+            with native_messages(name):  # libtiff's reason for a failure joins the one error line
+                image.load()
+            duration = image.info.get("duration")
+            frame = upright(image)  # upright pixels, for every frame alike
+            pixels, alpha, bits = convert_frame(frame, name, request.gray)
         pictures.append(
             Picture(pixels, alpha, fmt, name, bits, float(duration) if isinstance(duration, (int, float)) else None,
                     metadata)

@@ -108,6 +108,11 @@ def float_tiff_for_pillow(
     if sample_format != _IEEE_FLOAT:
         if bits == 64 and samples == 1:  # Pillow knows no 64-bit integer mode
             raise ImageError(f"{name}: 64-bit integer TIFF samples are not read by convcli (up to 32 bits are)")
+        if bits == 16 and samples == 2:  # Pillow has no 16-bit gray+alpha mode, and cannot open the file
+            raise ImageError(
+                f"{name}: 16-bit gray+alpha TIFF is not read by convcli "
+                "(16-bit gray+alpha PNG, and 16-bit RGBA TIFF, are)"
+            )
         return handle
     if samples != 1:  # Pillow has no colour float mode
         raise ImageError(

@@ -1,7 +1,9 @@
 """Encoding filtered pixels and writing them to a file (atomically) or to standard output.
 
-A single 8-bit PNG at a fast level goes to convcli's own multi-threaded writer
-(:mod:`convcli.io.png`); everything else, animations and multi-page TIFF included, to Pillow.
+A single PNG at a fast level, and every single 16-bit PNG, goes to convcli's own multi-threaded
+writer (:mod:`convcli.io.png`); 16-bit and float TIFF to tifffile (Pillow writes neither 16-bit
+colour nor float colour); float32 arrays to NumPy's ``.npy`` format; everything else, animations
+and 8-bit multi-page TIFF included, to Pillow.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import io
 import struct
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,15 +38,85 @@ from convcli.options import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_COMPRESS_LEVEL
 # Pillow's encoder, whose adaptive row filters give the smallest files.
 PARALLEL_PNG_MAX_LEVEL = 3
 
-OutputPixels = NDArray[np.uint8] | NDArray[np.uint16]
-Frame = tuple[OutputPixels, NDArray[np.uint8] | None]
+OutputPixels = NDArray[np.uint8] | NDArray[np.uint16] | NDArray[np.float32]
+# Pixels and their alpha plane, of the same dtype: uint8, uint16 (16-bit output) or float32 (the
+# raw response, with alpha on the same 0..255 scale).
+Frame = tuple[OutputPixels, OutputPixels | None]
 
 
-def to_pillow(pixels: OutputPixels, alpha: NDArray[np.uint8] | None) -> Image.Image:
-    """Build a Pillow image from uint8 (or 16-bit gray) pixels and an optional alpha plane."""
+def _depth(pixels: OutputPixels) -> int | str:
+    """The ``--depth`` that pixels of this dtype stand for: 8, 16 or ``float``."""
     if pixels.dtype == np.uint16:
-        if pixels.ndim != 2:
-            raise OutputError("16-bit output is written for grayscale images only; use --gray or --depth 8")
+        return 16
+    return "float" if pixels.dtype == np.float32 else 8
+
+
+def _channels(pixels: OutputPixels, alpha: OutputPixels | None) -> NDArray[np.generic]:
+    """Pixels with their alpha as one more channel: ``(H, W)``, or ``(H, W, C)``."""
+    return pixels if alpha is None else np.dstack([pixels, alpha.astype(pixels.dtype, copy=False)])
+
+
+def encode_npy(pixels: OutputPixels, alpha: OutputPixels | None = None) -> bytes:
+    """The float32 array ``(H, W)`` or ``(H, W, C)`` (alpha as the last channel) as ``.npy`` bytes.
+
+    >>> np.load(io.BytesIO(encode_npy(np.ones((2, 3), np.float32)))).shape
+    (2, 3)
+    """
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(_channels(pixels, alpha), dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def encode_tiff(frames: list[Frame], *, compress: bool = False, metadata: Metadata = NO_METADATA) -> bytes:
+    """16-bit or float32 frames as a (multi-page) TIFF, written by tifffile.
+
+    Gray is ``minisblack``, colour ``rgb``; alpha is an unassociated extra sample. ``compress``
+    writes deflate-compressed strips. The first page carries the profile (tag 34675), the XMP
+    packet (tag 700) and the resolution of ``metadata``; EXIF is not written by this writer.
+    """
+    import tifffile  # imported on first use: it takes a noticeable part of a second
+
+    buffer = io.BytesIO()
+    try:
+        with tifffile.TiffWriter(buffer) as writer:
+            for page, (pixels, alpha) in enumerate(frames):
+                carried = _tifffile_metadata(metadata) if page == 0 else {}
+                if pixels.ndim == 3 and pixels.shape[2] != 3:
+                    raise OutputError(
+                        f"TIFF holds gray or RGB, not {pixels.shape[2]} channels; write .npy for any number"
+                    )
+                writer.write(
+                    _channels(pixels, alpha),
+                    photometric="rgb" if pixels.ndim == 3 else "minisblack",
+                    planarconfig="contig",
+                    extrasamples=["unassalpha"] if alpha is not None else None,
+                    compression="zlib" if compress else None,
+                    metadata=None,  # no JSON shape description: a plain TIFF
+                    **carried,
+                )
+    except (OSError, ValueError, TypeError, struct.error) as exc:
+        raise OutputError(f"cannot encode TIFF: {exc}") from exc
+    return buffer.getvalue()
+
+
+def _tifffile_metadata(metadata: Metadata) -> dict[str, Any]:
+    """tifffile's keywords for the profile, XMP packet and resolution of ``metadata``."""
+    carried: dict[str, Any] = {}
+    if metadata.icc:
+        carried["iccprofile"] = metadata.icc
+    if metadata.xmp:
+        carried["extratags"] = [(700, "B", len(metadata.xmp), metadata.xmp, True)]
+    if metadata.dpi:
+        carried.update(resolution=metadata.dpi, resolutionunit="INCH")
+    return carried
+
+
+def to_pillow(pixels: OutputPixels, alpha: OutputPixels | None) -> Image.Image:
+    """Build a Pillow image from uint8 (or 16-bit gray) pixels and an optional alpha plane."""
+    if pixels.dtype != np.uint8:
+        if pixels.ndim != 2 or pixels.dtype != np.uint16:
+            kind = "16-bit colour" if pixels.dtype == np.uint16 else "float samples"
+            raise OutputError(f"Pillow writes no {kind}; write TIFF")
         return Image.fromarray(np.ascontiguousarray(pixels))  # mode I;16
     if alpha is not None:
         stacked = np.dstack([pixels, alpha]) if pixels.ndim == 2 else np.dstack([pixels, alpha[..., None]])
@@ -51,7 +124,7 @@ def to_pillow(pixels: OutputPixels, alpha: NDArray[np.uint8] | None) -> Image.Im
     return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
 
 
-def _prepare(pixels: OutputPixels, alpha: NDArray[np.uint8] | None, fmt: str) -> Image.Image:
+def _prepare(pixels: OutputPixels, alpha: OutputPixels | None, fmt: str) -> Image.Image:
     if alpha is not None and fmt in NO_ALPHA_FORMATS:
         warnings.warn(f"{fmt} cannot store transparency; the alpha channel is dropped", ImageWarning, stacklevel=4)
         alpha = None
@@ -78,20 +151,23 @@ def encode_frames(
 ) -> bytes:
     """Encode one frame, or several as an animation (GIF, PNG, WebP) or multi-page TIFF.
 
-    Each frame is ``(pixels, alpha)``: uint8, or uint16 grayscale for PNG and TIFF. A single
-    8-bit PNG at a fast level (0..3) goes to convcli's own writer, which compresses on
-    ``threads`` threads (:func:`convcli.io.png.encode_png`); everything else to Pillow.
-    ``metadata`` (profile, EXIF, XMP, dpi) is written as far as ``fmt`` holds it, once for the
-    whole file.
+    Each frame is ``(pixels, alpha)``: uint8; uint16 for PNG and TIFF; float32 for TIFF and NPY.
+    A single PNG at a fast level (0..3), or 16-bit, goes to convcli's own writer, which
+    compresses on ``threads`` threads (:func:`convcli.io.png.encode_png`); 16-bit and float TIFF
+    to tifffile; everything else to Pillow. ``metadata`` (profile, EXIF, XMP, dpi) is written as
+    far as ``fmt`` and the writer hold it, once for the whole file.
     """
     if not frames:
         raise OutputError("nothing to encode: no frames")
     check_encoder_settings(quality, compress_level)
     if len(frames) > 1:
         check_output_capability(fmt, frames=True)
-    if frames[0][0].dtype == np.uint16:
-        check_output_capability(fmt, depth=16)
+    depth = _depth(frames[0][0])
+    if depth != 8:
+        check_output_capability(fmt, depth=depth)
     pixels, alpha = frames[0]
+    if fmt == "NPY":
+        return encode_npy(pixels, alpha)
     height, width = pixels.shape[:2]
     channels = (1 if pixels.ndim == 2 else pixels.shape[2]) + (alpha is not None)
     problem = size_problem(fmt, width, height, channels * pixels.dtype.itemsize, len(frames))
@@ -99,12 +175,17 @@ def encode_frames(
         raise OutputError(problem)
     level = DEFAULT_PNG_COMPRESS_LEVEL if compress_level is None else compress_level
     metadata = metadata.for_output(colour=pixels.ndim == 3)
-    if fmt == "PNG" and len(frames) == 1 and frames[0][0].dtype == np.uint8 and level <= PARALLEL_PNG_MAX_LEVEL:
-        pixels, alpha = frames[0]
-        channels = pixels if alpha is None else np.dstack([pixels, alpha])
-        return encode_png(
-            channels.astype(np.uint8, copy=False), level=level, threads=threads, chunks=png_chunks(metadata)
-        )
+    if fmt == "TIFF" and depth != 8:
+        return encode_tiff(frames, compress=bool(compress_level), metadata=metadata)
+    # Pillow writes no 16-bit colour or alpha: a single 16-bit PNG goes to convcli's writer at any level.
+    if fmt == "PNG" and len(frames) == 1 and (depth == 16 or level <= PARALLEL_PNG_MAX_LEVEL):
+        stacked = _channels(pixels, alpha)
+        chunks = png_chunks(metadata)
+        if depth == 16:
+            return encode_png(stacked.astype(np.uint16, copy=False), level=level, threads=threads, chunks=chunks)
+        return encode_png(stacked.astype(np.uint8, copy=False), level=level, threads=threads, chunks=chunks)
+    if depth == 16 and pixels.ndim == 3:
+        raise OutputError("16-bit colour animations are not written; write TIFF (multi-page) or use --depth 8")
     images = [_prepare(pixels, alpha, fmt) for pixels, alpha in frames]
     options: dict[str, object] = {}
     if fmt == "PNG":
@@ -175,7 +256,7 @@ def write_frames(
 
 def write_image(
     pixels: OutputPixels,
-    alpha: NDArray[np.uint8] | None,
+    alpha: OutputPixels | None,
     destination: str | Path,
     *,
     fmt: str | None = None,
