@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -396,7 +396,7 @@ def _map_alpha(filtered: NDArray[np.float32], depth: int | str) -> OutputPixels:
     if depth == "float":
         return np.clip(np.nan_to_num(filtered), 0, 255).astype(np.float32, copy=False)
     if depth == 16:
-        return map_to_uint16(filtered, "clip", overwrite=True)
+        return map_to_uint16(filtered, "clip")
     return map_to_uint8(filtered, "clip", overwrite=True)
 
 

@@ -542,18 +542,20 @@ def test_auto_carries_into_a_format_without_alpha(tmp_path: Path) -> None:
             process_file(source, tmp_path / f"{mode}.jpg", "gaussian:sigma=3", FilterOptions(alpha=mode))
         outputs[mode] = (tmp_path / f"{mode}.jpg").read_bytes()
     assert outputs["auto"] == outputs["carry"] != outputs["premultiply"]
-    # 16-bit output drops the alpha as well
-    for mode in ("auto", "carry"):
-        with pytest.warns(UserWarning, match="alpha channel"):
-            process_file(
-                source,
-                tmp_path / f"{mode}16.png",
-                "gaussian:sigma=3",
-                FilterOptions(alpha=mode),
-                OutputOptions(depth=16),
-                gray=True,
-            )
-    assert (tmp_path / "auto16.png").read_bytes() == (tmp_path / "carry16.png").read_bytes()
+    # 16-bit output keeps a 16-bit alpha, so auto premultiplies there: a soft edge, no dark rim.
+    for mode in ("auto", "carry", "premultiply"):
+        process_file(
+            source, tmp_path / f"{mode}16.png", "gaussian:sigma=3", FilterOptions(alpha=mode), OutputOptions(depth=16)
+        )
+    assert (tmp_path / "auto16.png").read_bytes() == (tmp_path / "premultiply16.png").read_bytes()
+    assert (tmp_path / "auto16.png").read_bytes() != (tmp_path / "carry16.png").read_bytes()
+    cv2 = pytest.importorskip("cv2")
+    written = cv2.imread(str(tmp_path / "auto16.png"), cv2.IMREAD_UNCHANGED)  # BGRA, a reader we did not write
+    assert written.dtype == np.uint16 and written.shape[2] == 4
+    alpha16 = written[..., 3]
+    assert ((alpha16 > 0) & (alpha16 < 65535)).sum() > 50  # a soft edge
+    red = written[..., 2][alpha16 > 0]
+    assert red.min() >= 65535 - 257  # the colour keeps its red where anything is seen
 
 
 @pytest.mark.parametrize("mode", ["premultiply", "filter", "carry"])

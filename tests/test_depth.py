@@ -26,7 +26,7 @@ from convcli.errors import ImageError, LimitError, ParameterError
 from convcli.io import read_image
 from convcli.io.read import read_frames
 from convcli.kernels import load_kernel
-from convcli.options import OUTPUT_DEPTHS, OutputOptions
+from convcli.options import OUTPUT_DEPTHS, FilterOptions, OutputOptions
 from convcli.pipeline import process_file
 
 SCALE = 255.0 / 65535.0
@@ -248,7 +248,8 @@ def test_npy_gray_is_two_dimensional_and_alpha_is_a_channel(tmp_path: Path) -> N
     la = np.random.default_rng(6).integers(0, 256, (8, 9, 2), dtype=np.uint8)
     source = tmp_path / "in.png"
     Image.fromarray(la, "LA").save(source)
-    process_file(source, tmp_path / "g.npy", "box", gray=True)
+    # Alpha carried (not premultiplied, which box would get by default), to compare with the plain reference.
+    process_file(source, tmp_path / "g.npy", "box", FilterOptions(alpha="carry"), gray=True)
     with_alpha = np.load(tmp_path / "g.npy")
     assert with_alpha.shape == (8, 9, 2)
     np.testing.assert_allclose(with_alpha[..., 0], reference(la[..., 0], "box"), atol=1e-3)
