@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from convcli.core import centre_indices, convolve, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.bands import combine_responses, filter_banded
+from convcli.core.colour import linear_to_srgb, srgb_to_linear
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
 from convcli.core.validate import as_kernel, as_weights, check_filter_options
@@ -110,10 +111,13 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
     """Filter with one kernel; a kernel set combines its matrices' responses per pixel.
 
     A channel-mixing kernel turns ``(H, W, in)`` pixels into ``(H, W, out)``, or ``(H, W)`` when
-    ``out`` is 1. The kernel's ``offset`` is added last, after the combination.
+    ``out`` is 1. The kernel's ``offset`` is added last, after the combination. With
+    ``options.linear`` this is :func:`apply_kernels` with one kernel: decoded, filtered, encoded.
     """
     (kernel,) = _resolve(kernel)
     options = options or FilterOptions()
+    if options.linear:
+        return apply_kernels(pixels, [kernel], options)
     kwargs = options.convolve_kwargs()
     kwargs["padding"], _ = _anchored(kernel, options)
     if kernel.weights is not None:
@@ -180,6 +184,10 @@ def apply_kernels(
     ``overrides`` are :class:`FilterOptions` fields, so ``apply_kernels(img, "sobel",
     border="edge")`` works without building the options.
 
+    With ``linear=True`` the pixels are decoded from the sRGB curve to linear light first and the
+    result is encoded back once, after the last kernel, on the same 0..255 scale
+    (:mod:`convcli.core.colour`); a negative response keeps its sign.
+
     >>> apply_kernels(np.full((4, 4), 10.0), ["box", "sobel"]).max()
     np.float32(0.0)
     """
@@ -187,11 +195,17 @@ def apply_kernels(
         opts = dataclasses.replace(options or FilterOptions(), **overrides)
     except TypeError as exc:
         raise ParameterError(f"unknown filter option: {exc}") from None
-    with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
-        result = np.asarray(pixels, dtype=np.float32)
-    for kernel in _resolve(kernels):
+    resolved = _resolve(kernels)
+    linear = opts.linear
+    if linear:
+        result = srgb_to_linear(pixels)
+        opts = dataclasses.replace(opts, linear=False)
+    else:
+        with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
+            result = np.asarray(pixels, dtype=np.float32)
+    for kernel in resolved:
         result = apply_kernel(result, kernel, opts)
-    return result
+    return linear_to_srgb(result, overwrite=True) if linear else result
 
 
 def render(
@@ -213,6 +227,8 @@ def render(
     options = options or FilterOptions()
     output = output or OutputOptions()
     *head, last = _resolve(kernels)
+    if options.linear:  # the curve is encoded after the last kernel, before the output mapping
+        return _map_response(apply_kernels(pixels, [*head, last], options), output, source)
     values = apply_kernels(pixels, head, options) if head else np.asarray(pixels)
     if last.weights is None and output.mode in ("clip", "abs") and output.depth == 8:
         padding, _ = _anchored(last, options)
@@ -228,6 +244,13 @@ def render(
             values, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8, **kwargs
         )
     filtered = apply_kernel(values.astype(np.float32, copy=False), last, options)
+    return _map_response(filtered, output, source)
+
+
+def _map_response(
+    filtered: NDArray[np.float32], output: OutputOptions, source: str
+) -> NDArray[np.uint8] | NDArray[np.uint16]:
+    """The last step of :func:`render`: a float response mapped to 8 (or 16) bits."""
     if filtered.ndim == 3 and filtered.shape[2] != 3:
         raise ParameterError(f"the kernels leave {filtered.shape[2]} channels; an image file holds 1 (gray) or 3 (RGB)")
     if output.depth == 16:

@@ -21,6 +21,7 @@ from convcli.io.formats import (
     NO_ALPHA_FORMATS,
     STDIO,
     check_encoder_settings,
+    check_format_available,
     check_output_capability,
     resolve_format,
     size_problem,
@@ -28,7 +29,7 @@ from convcli.io.formats import (
 from convcli.io.modes import ImageWarning
 from convcli.io.png import encode_png
 from convcli.io.stdio import write_stdout
-from convcli.options import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_COMPRESS_LEVEL
+from convcli.options import DEFAULT_AVIF_QUALITY, DEFAULT_JPEG_QUALITY, DEFAULT_PNG_COMPRESS_LEVEL
 
 # Levels up to this use convcli's multi-threaded PNG writer (Up filter); higher levels use
 # Pillow's encoder, whose adaptive row filters give the smallest files.
@@ -83,6 +84,7 @@ def encode_frames(
     if not frames:
         raise OutputError("nothing to encode: no frames")
     check_encoder_settings(quality, compress_level)
+    check_format_available(fmt)
     if len(frames) > 1:
         check_output_capability(fmt, frames=True)
     if frames[0][0].dtype == np.uint16:
@@ -104,6 +106,14 @@ def encode_frames(
         options["compress_level"] = level
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = DEFAULT_JPEG_QUALITY if quality is None else quality
+    elif fmt == "AVIF":
+        options["quality"] = DEFAULT_AVIF_QUALITY if quality is None else quality
+        if images[0].mode in ("RGB", "RGBA"):
+            # Full-resolution chroma, as libavif's own avifenc writes by default: Pillow's 4:2:0
+            # would halve the colour detail of every edge a filter draws. (Gray is written 4:0:0.)
+            options["subsampling"] = "4:4:4"
+        if threads is not None:
+            options["max_threads"] = threads
     elif fmt == "TIFF" and compress_level:
         options["compression"] = "tiff_adobe_deflate"
     if len(images) > 1:
