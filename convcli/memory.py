@@ -77,6 +77,10 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
     options = job.filter
     channels = 1 if job.input.gray else header.channels
     decoded = 4 * header.width * header.height
+    if header.format == "AVIF":
+        # libavif decodes into YUV planes (up to 4 bytes a pixel with alpha) and hands Pillow the
+        # RGB(A) bytes (4 more), which it copies into the image.
+        decoded += 8 * header.width * header.height
     current = (header.height, header.width)
     step_peak = 0
     for kernel in kernels:

@@ -454,3 +454,28 @@ def test_avif_bomb_on_stdin_is_refused_from_its_header(convcli_exe: list[str]) -
         "convcli: error: <stdin>: refused: 15000x15000 is 225,000,000 pixels, more than the limit of 1,000,000 "
         "(--max-pixels); nothing was decoded"
     ]
+
+
+def test_memory_estimate_counts_libavif_buffers() -> None:
+    from convcli.io import ImageHeader
+    from convcli.memory import estimate_memory
+
+    kernels = [load_kernel("box")]
+    png = estimate_memory(ImageHeader("x", "PNG", "RGB", 1000, 1000, 1), kernels)
+    avif = estimate_memory(ImageHeader("x", "AVIF", "RGB", 1000, 1000, 1), kernels)
+    assert avif - png >= 8 * 1000 * 1000
+
+
+@pytest.mark.usefixtures("no_avif")
+def test_batch_to_avif_without_support_is_refused_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save(folder / "a.png", gradient())
+    out = tmp_path / "out"
+    code = convcli.cli.main(["batch", str(folder), "-k", "box", "-o", str(out), "--format", "avif", "--jobs", "1"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert len(err) == 1 and "cannot write AVIF: this Pillow" in err[0], err
+    assert not out.exists()
