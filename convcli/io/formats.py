@@ -96,7 +96,7 @@ HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b
 
 
 def ftyp_brands(head: bytes) -> frozenset[bytes]:
-    """The brands an ISO base media file's leading ``ftyp`` box names (empty for other files).
+    r"""The brands an ISO base media file's leading ``ftyp`` box names (empty for other files).
 
     >>> sorted(ftyp_brands(b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00mif1miaf"))
     [b'avif', b'miaf', b'mif1']
@@ -108,7 +108,7 @@ def ftyp_brands(head: bytes) -> frozenset[bytes]:
 
 
 def sniff_format(head: bytes) -> str | None:
-    """The format convcli reads that the first bytes announce, where a signature tells it.
+    r"""The format convcli reads that the first bytes announce, where a signature tells it.
 
     >>> sniff_format(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf"), sniff_format(b"GIF89a")
     ('AVIF', 'GIF')
@@ -119,7 +119,7 @@ def sniff_format(head: bytes) -> str | None:
 
 
 def refused_format(head: bytes) -> str | None:
-    """The name of a format convcli refuses that the first bytes announce, or None.
+    r"""The name of a format convcli refuses that the first bytes announce, or None.
 
     >>> refused_format(b"%PDF-1.7"), refused_format(b"\x00\x00\x00\x14ftypheic\x00\x00\x00\x00mif1")
     ('PDF', 'HEIF/HEIC')
