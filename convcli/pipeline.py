@@ -199,7 +199,9 @@ def apply_kernels(
     linear = opts.linear
     if linear:
         result = srgb_to_linear(pixels)
-        opts = dataclasses.replace(opts, linear=False)
+        # The border value is a pixel value like the pixels: it is decoded with them.
+        border_value = float(srgb_to_linear(np.float32(opts.border_value)))
+        opts = dataclasses.replace(opts, linear=False, border_value=border_value)
     else:
         with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
             result = np.asarray(pixels, dtype=np.float32)
@@ -381,6 +383,11 @@ def check_job(
     options, output = job.filter, job.output
     check_encoder_settings(output.quality, output.compress_level)
     check_filter_options(options.border, options.border_value, options.method)
+    if options.linear and not np.isfinite(srgb_to_linear(np.float32(options.border_value))):
+        raise ParameterError(
+            f"`border_value` {options.border_value!r} is beyond float32's range once decoded to linear light "
+            "(--linear); use a pixel value such as 0..255"
+        )
     resolve_pair(options.stride, "stride")
     resolve_pair(options.dilation, "dilation")
     mapping = map_to_uint16 if output.depth == 16 else map_to_uint8

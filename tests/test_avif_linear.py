@@ -20,7 +20,7 @@ from scipy import ndimage
 
 import convcli.cli
 from convcli.core.colour import linear_to_srgb, srgb_to_linear
-from convcli.errors import ImageError, OutputError
+from convcli.errors import ImageError, OutputError, ParameterError
 from convcli.io import read_header, read_image
 from convcli.io.formats import MAX_SIDES, READ_FORMATS, READ_SUFFIXES, WRITE_FORMATS, sniff_format
 from convcli.kernels import load_kernel
@@ -481,3 +481,17 @@ def test_batch_to_avif_without_support_is_refused_before_starting(
     assert code == 1
     assert len(err) == 1 and "cannot write AVIF: this Pillow" in err[0], err
     assert not out.exists()
+
+
+def test_constant_border_value_is_a_pixel_value_in_linear_light() -> None:
+    flat = np.full((6, 6), 128, np.uint8)
+    options = FilterOptions(linear=True, border="constant", border_value=128.0)
+    result = apply_kernels(flat, ["box"], options)
+    assert np.abs(result - 128).max() < 1e-3  # the border is code 128 too: nothing to mix
+
+
+def test_a_border_value_too_large_to_decode_is_refused_up_front(tmp_path: Path) -> None:
+    missing = tmp_path / "never-read.png"
+    job = JobOptions.from_values(linear=True, border="constant", border_value=1e30)
+    with pytest.raises(ParameterError, match=r"`border_value` 1e\+30 is beyond float32's range once decoded"):
+        filter_file(missing, tmp_path / "out.png", "box", job)
