@@ -495,3 +495,28 @@ def test_a_border_value_too_large_to_decode_is_refused_up_front(tmp_path: Path) 
     job = JobOptions.from_values(linear=True, border="constant", border_value=1e30)
     with pytest.raises(ParameterError, match=r"`border_value` 1e\+30 is beyond float32's range once decoded"):
         filter_file(missing, tmp_path / "out.png", "box", job)
+
+
+def test_ctrl_c_during_an_avif_encode_is_prompt(rng: np.random.Generator) -> None:
+    # libavif encodes a frame in one call of a few seconds here; Python's signal handlers run
+    # only between calls, so without care Ctrl-C would wait for the whole encode.
+    import signal
+    import time
+
+    from convcli.io import encode_frames
+
+    pixels = rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    start = time.perf_counter()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            encode_frames([(pixels, None)], "AVIF")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - start < 1.0

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -125,11 +127,38 @@ def encode_frames(
                 options["duration"] = [int(d or known[0]) for d in durations or []]
     buffer = io.BytesIO()
     try:
-        images[0].save(buffer, format=fmt, **options)
+        _save(images[0], buffer, fmt, options)
     except (OSError, ValueError, KeyError, TypeError, OverflowError, struct.error) as exc:
         # Pillow's encoders report limits and bad settings with any of these.
         raise OutputError(f"cannot encode {fmt}: {exc}") from exc
     return buffer.getvalue()
+
+
+def _save(image: Image.Image, buffer: io.BytesIO, fmt: str, options: dict[str, Any]) -> None:
+    """``image.save``, with Ctrl-C and SIGTERM honoured at once during a long AVIF encode.
+
+    Python runs signal handlers between calls into C, and libavif encodes a frame in one call
+    that lasts seconds (minutes for the largest images). It releases the GIL, so the encode runs
+    on a helper thread while this one waits, ready to take a signal; a stopped job abandons the
+    encode, whose thread (a daemon) ends with it or with the process.
+    """
+    if fmt != "AVIF":
+        image.save(buffer, format=fmt, **options)
+        return
+    failure: list[BaseException] = []
+
+    def encode() -> None:
+        try:
+            image.save(buffer, format=fmt, **options)
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            failure.append(exc)
+
+    worker = threading.Thread(target=encode, name="convcli-avif-encode", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if failure:
+        raise failure[0]
 
 
 def write_frames(
