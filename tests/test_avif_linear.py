@@ -520,3 +520,32 @@ def test_ctrl_c_during_an_avif_encode_is_prompt(rng: np.random.Generator) -> Non
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.usefixtures("no_avif")
+def test_avif_on_stdin_without_support_is_refused_from_its_first_bytes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumed: list[int] = []
+
+    class Endless(io.RawIOBase):
+        """An AVIF header, then 8 MiB of zeros: only the first bytes may be read."""
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+            if sum(consumed) >= 8 * 1024 * 1024:
+                return 0  # a bound, so that reading it all fails the test rather than hanging it
+            head = avif_bytes(gradient())[:64] if not consumed else b"\x00" * len(buffer)
+            chunk = head[: len(buffer)]
+            buffer[: len(chunk)] = chunk
+            consumed.append(len(chunk))
+            return len(chunk)
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(Endless())))
+    code = convcli.cli.main(["apply", "-", "-k", "box", "-o", "-", "--max-pixels", "0"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert len(err) == 1 and "<stdin>: an AVIF file, and this Pillow" in err[0], err
+    assert sum(consumed) < 1024 * 1024

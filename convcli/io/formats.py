@@ -134,9 +134,8 @@ def avif_problem() -> str | None:
     """Why this Python cannot read or write AVIF, or None when its Pillow can.
 
     Pillow reads and writes AVIF from 11.2.1 on when built with libavif, which its wheels include
-    from 11.3 on;
-    ``PIL.features.check("avif")`` says so. Pillow is imported here, not at the top, so that the
-    rest of this module stays cheap to import.
+    from 11.3 on; ``PIL.features.check("avif")`` says so. Pillow is imported here, not at the
+    top, so that the rest of this module stays cheap to import.
     """
     from PIL import __version__, features
 

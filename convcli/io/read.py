@@ -65,6 +65,7 @@ def _pillow_formats() -> tuple[str, ...]:
     (a Pillow that lacks the plugin would fail on the unknown name, not skip it)."""
     return READ_FORMATS if avif_problem() is None else tuple(f for f in READ_FORMATS if f != "AVIF")
 
+
 HeaderCheck = Callable[["ImageHeader"], None]
 
 
@@ -374,7 +375,12 @@ def _check_signature(head: bytes, name: str, *, stream: bool = False) -> str | N
             f"{name}: not an image, or not in a format convcli reads ({', '.join(READ_FORMATS)}); "
             "judged from the first bytes, the rest was not read"
         )
-    return sniff_format(head)
+    expected = sniff_format(head)
+    if expected == "AVIF":
+        problem = avif_problem()
+        if problem:
+            raise ImageError(f"{name}: an AVIF file, and {problem}")
+    return expected
 
 
 def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
@@ -384,10 +390,6 @@ def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | l
     except OSError as exc:
         raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
     expected = _check_signature(head, name)
-    if expected == "AVIF":
-        problem = avif_problem()
-        if problem:
-            raise ImageError(f"{name}: an AVIF file, and {problem}")
     if expected == "PNG" and not request.header_only:
         check_png_chunks(handle, name)
         handle.seek(0)
