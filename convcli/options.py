@@ -250,7 +250,7 @@ class FilterOptions:
         parse=_parse_method, metavar="NAME",
     )
     threads: int | None = option(
-        None, "Threads for filtering and PNG compression; by default one per CPU (small images use one).",
+        None, "Threads for filtering and PNG and AVIF compression; by default one per CPU (small images use one).",
         kind=int, minimum=1, metavar="N",
     )
     linear: bool = option(
