@@ -549,3 +549,45 @@ def test_avif_on_stdin_without_support_is_refused_from_its_first_bytes(
     assert code == 1
     assert len(err) == 1 and "<stdin>: an AVIF file, and this Pillow" in err[0], err
     assert sum(consumed) < 1024 * 1024
+
+
+def test_mutated_avif_files_fail_with_one_convcli_error(rng: np.random.Generator) -> None:
+    import warnings
+
+    from convcli.errors import ConvcliError
+    from convcli.io import ImageWarning, decode_bytes
+
+    seeds = [
+        avif_bytes(gradient(12, 16)),
+        avif_bytes(np.dstack([gradient(12, 16), gradient(12, 16)[..., :1]]), "RGBA"),
+    ]
+    frames = [Image.fromarray(np.roll(gradient(12, 16), k, axis=1)) for k in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "AVIF", save_all=True, append_images=frames[1:], duration=50)
+    seeds.append(buffer.getvalue())
+    outcomes = {"decoded": 0, "refused": 0}
+    for _ in range(300):
+        data = bytearray(seeds[int(rng.integers(len(seeds)))])
+        for _ in range(int(rng.integers(1, 5))):
+            at = int(rng.integers(len(data)))
+            kind = int(rng.integers(3))
+            if kind == 0:
+                data[at] ^= 1 << int(rng.integers(8))
+            elif kind == 1:
+                del data[at:]
+                data += b"\x00" if not data else b""
+            else:
+                data[at : at + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImageWarning)
+            try:
+                picture = decode_bytes(bytes(data), "fuzz.avif", max_pixels=4_000_000)
+            except ConvcliError as exc:  # the only failure allowed: one line naming the input
+                message = str(exc)
+            else:
+                assert picture.pixels.ndim in (2, 3)
+                outcomes["decoded"] += 1
+                continue
+        assert message.startswith("fuzz.avif: ") and "\n" not in message
+        outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and outcomes["decoded"] > 0
