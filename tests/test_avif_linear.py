@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -603,3 +604,40 @@ def test_mutated_avif_files_fail_with_one_convcli_error(rng: np.random.Generator
         assert message.startswith("fuzz.avif: ") and "\n" not in message
         outcomes["refused"] += 1
     assert outcomes["refused"] > 0 and outcomes["decoded"] > 0
+
+
+def test_run_interruptibly_returns_raises_and_yields_to_signals() -> None:
+    import signal
+    import time
+    import zlib
+
+    from convcli.io.native import run_interruptibly
+
+    assert run_interruptibly(lambda: 6 * 7, "answer") == 42
+    with pytest.raises(ZeroDivisionError):
+        run_interruptibly(lambda: 1 / 0, "divide")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    finished = threading.Event()
+
+    # Two bits of entropy a byte at zlib's slowest level: seconds in one call that releases the
+    # GIL, as libavif's does, and that no signal interrupts.
+    data = np.random.default_rng(1).integers(0, 4, 3_000_000, dtype=np.uint8).tobytes()
+
+    def long_native_call() -> None:
+        zlib.compress(data, 9)
+        finished.set()
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    start = time.perf_counter()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(KeyboardInterrupt):
+            run_interruptibly(long_native_call, "long")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - start < 0.6
+    assert not finished.is_set()

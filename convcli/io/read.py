@@ -43,7 +43,7 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 from convcli.errors import ConvcliError, ImageError, LimitError
 from convcli.io.formats import READ_FORMATS, STDIO, avif_problem, refused_format, sniff_format
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
-from convcli.io.native import native_messages
+from convcli.io.native import native_messages, run_interruptibly
 from convcli.io.png import check_png_chunks
 from convcli.io.stdio import describe, open_source, read_upto, stdin_limit_error
 from convcli.io.tiff_float import float_tiff_for_pillow
@@ -554,7 +554,10 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
             image.seek(index)
             _check_size(image.size, f"{name} (frame {index + 1})", max_pixels)
         with native_messages(name):  # libtiff's reason for a failure joins the one error line
-            image.load()
+            if fmt == "AVIF":  # one long call into dav1d for a large frame: keep signals prompt
+                run_interruptibly(image.load, "convcli-avif-decode")
+            else:
+                image.load()
         duration = image.info.get("duration")
         frame = ImageOps.exif_transpose(image)  # upright pixels, for every frame alike
         pixels, alpha, bits = convert_frame(frame, name, request.gray)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import struct
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from convcli.io.formats import (
     size_problem,
 )
 from convcli.io.modes import ImageWarning
+from convcli.io.native import run_interruptibly
 from convcli.io.png import encode_png
 from convcli.io.stdio import write_stdout
 from convcli.options import DEFAULT_AVIF_QUALITY, DEFAULT_JPEG_QUALITY, DEFAULT_PNG_COMPRESS_LEVEL
@@ -135,30 +135,12 @@ def encode_frames(
 
 
 def _save(image: Image.Image, buffer: io.BytesIO, fmt: str, options: dict[str, Any]) -> None:
-    """``image.save``, with Ctrl-C and SIGTERM honoured at once during a long AVIF encode.
-
-    Python runs signal handlers between calls into C, and libavif encodes a frame in one call
-    that lasts seconds (minutes for the largest images). It releases the GIL, so the encode runs
-    on a helper thread while this one waits, ready to take a signal; a stopped job abandons the
-    encode, whose thread (a daemon) ends with it or with the process.
-    """
-    if fmt != "AVIF":
+    """``image.save``; an AVIF encode, one long call into libavif, runs where signals still reach
+    the caller (:func:`~convcli.io.native.run_interruptibly`)."""
+    if fmt == "AVIF":
+        run_interruptibly(lambda: image.save(buffer, format=fmt, **options), "convcli-avif-encode")
+    else:
         image.save(buffer, format=fmt, **options)
-        return
-    failure: list[BaseException] = []
-
-    def encode() -> None:
-        try:
-            image.save(buffer, format=fmt, **options)
-        except BaseException as exc:  # handed to the waiting thread, which raises it
-            failure.append(exc)
-
-    worker = threading.Thread(target=encode, name="convcli-avif-encode", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.1)
-    if failure:
-        raise failure[0]
 
 
 def write_frames(
