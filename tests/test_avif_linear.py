@@ -641,3 +641,14 @@ def test_run_interruptibly_returns_raises_and_yields_to_signals() -> None:
         signal.signal(signal.SIGALRM, previous)
     assert time.perf_counter() - start < 0.6
     assert not finished.is_set()
+
+
+def test_an_avif_sequence_is_read_frame_by_frame(tmp_path: Path) -> None:
+    from convcli.io import read_frames
+
+    frames = [Image.fromarray(np.full((20, 30, 3), 60 * k, np.uint8)) for k in range(3)]
+    frames[0].save(tmp_path / "anim.avif", save_all=True, append_images=frames[1:], duration=[40, 80, 120])
+    pictures = read_frames(tmp_path / "anim.avif")
+    assert [p.duration for p in pictures] == [40, 80, 120]
+    assert [round(float(p.pixels.mean())) for p in pictures] == [0, 60, 120]
+    assert read_header(tmp_path / "anim.avif").frames == 3
