@@ -86,6 +86,10 @@ def estimate_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOpti
         channels += int(resolve_alpha(options.alpha, kernels) != "carry")
     # 16-bit colour files (header.bits 16) are decoded to 16-bit samples: up to 8 bytes a pixel.
     decoded = (8 if header.bits > 8 else 4) * header.width * header.height
+    if header.format == "AVIF":
+        # libavif decodes into YUV planes (up to 4 bytes a pixel with alpha) and hands Pillow the
+        # RGB(A) bytes (4 more), which it copies into the image.
+        decoded += 8 * header.width * header.height
     current = (header.height, header.width)
     step_peak = 0
     for kernel in kernels:

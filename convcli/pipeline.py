@@ -21,6 +21,7 @@ from convcli.core import centre_indices, convolve, map_to_float32, map_to_uint8,
 from convcli.core.alpha import split_alpha, stack_alpha, sums_to_one
 from convcli.core.bands import combine_responses, filter_banded
 from convcli.core.border import resolve_border
+from convcli.core.colour import linear_to_srgb, srgb_to_linear
 from convcli.core.geometry import resolve_pair
 from convcli.core.mixing import mix_convolve
 from convcli.core.validate import as_kernel, as_weights, check_filter_options
@@ -129,10 +130,13 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
     """Filter with one kernel; a kernel set combines its matrices' responses per pixel.
 
     A channel-mixing kernel turns ``(H, W, in)`` pixels into ``(H, W, out)``, or ``(H, W)`` when
-    ``out`` is 1. The kernel's ``offset`` is added last, after the combination.
+    ``out`` is 1. The kernel's ``offset`` is added last, after the combination. With
+    ``options.linear`` this is :func:`apply_kernels` with one kernel: decoded, filtered, encoded.
     """
     (kernel,) = _resolve(kernel)
     options = options or FilterOptions()
+    if options.linear:
+        return apply_kernels(pixels, [kernel], options)
     kwargs = options.convolve_kwargs()
     kwargs["padding"], _ = _anchored(kernel, options)
     if kernel.weights is not None:
@@ -199,15 +203,30 @@ def apply_kernels(
     ``overrides`` are :class:`FilterOptions` fields, so ``apply_kernels(img, "sobel",
     border="edge")`` works without building the options.
 
+    With ``linear=True`` the pixels are decoded from the sRGB curve to linear light first and the
+    result is encoded back once, after the last kernel, on the same 0..255 scale
+    (:mod:`convcli.core.colour`); a negative response keeps its sign.
+
     >>> apply_kernels(np.full((4, 4), 10.0), ["box", "sobel"]).max()
     np.float32(0.0)
     """
     opts = _with_overrides(options, overrides)
-    with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
-        result = np.asarray(pixels, dtype=np.float32)
+    linear = opts.linear
+    result, opts = _decoded(pixels, opts)
     for kernel in _resolve(kernels):
         result = apply_kernel(result, kernel, opts)
-    return result
+    return linear_to_srgb(result, overwrite=True) if linear else result
+
+
+def _decoded(pixels: ArrayLike, options: FilterOptions) -> tuple[NDArray[np.float32], FilterOptions]:
+    """The pixels in float32 for the kernels, and the options to filter them with: with
+    ``linear``, decoded from the sRGB curve, and the border value, a pixel value like them,
+    decoded alike (the options returned say ``linear=False``: the caller encodes once, at the end)."""
+    if not options.linear:
+        with np.errstate(all="ignore"):  # pixels beyond float32 are infinity, clipped by the output mapping
+            return np.asarray(pixels, dtype=np.float32), options
+    border_value = float(srgb_to_linear(np.float32(options.border_value)))
+    return srgb_to_linear(pixels), dataclasses.replace(options, linear=False, border_value=border_value)
 
 
 def _with_overrides(options: FilterOptions | None, overrides: dict[str, Any]) -> FilterOptions:
@@ -282,8 +301,11 @@ def apply_kernels_alpha(
     if mode == "carry":
         return apply_kernels(pixels, resolved, opts), carry_alpha(plane, resolved, opts).astype(np.float32)
     premultiplied = mode == "premultiply"
-    stacked = _filter_stacked(pixels, plane, resolved, opts, premultiplied)
-    return split_alpha(stacked, premultiplied=premultiplied, gray=np.ndim(pixels) == 2)
+    linear = opts.linear
+    values, opts = _decoded(pixels, opts)  # premultiplied in linear light, as light adds up
+    stacked = _filter_stacked(values, plane, resolved, opts, premultiplied)
+    colour, filtered = split_alpha(stacked, premultiplied=premultiplied, gray=np.ndim(pixels) == 2)
+    return (linear_to_srgb(colour, overwrite=True) if linear else colour), filtered
 
 
 def _filter_stacked(
@@ -353,6 +375,9 @@ def render_alpha(
         return render(pixels, resolved, options, output, source=source), alpha_for_output(carried, output.depth)
     premultiplied = mode == "premultiply"
     gray = np.ndim(pixels) == 2
+    if options.linear:  # the colour is encoded after the last kernel, before the output mapping
+        colour, filtered = apply_kernels_alpha(pixels, plane, resolved, options)
+        return _map_colour_alpha(colour, filtered, output, source, premultiplied)
     *head, last = resolved
     stacked = _filter_stacked(pixels, plane, head, options, premultiplied)
 
@@ -383,6 +408,13 @@ def render_alpha(
         return colour8, np.ascontiguousarray(both[..., -1])
     stacked = _apply_stacked(stacked, last, options, premultiplied)
     colour, filtered = split_alpha(stacked, premultiplied=premultiplied, gray=gray)
+    return _map_colour_alpha(colour, filtered, output, source, premultiplied)
+
+
+def _map_colour_alpha(
+    colour: NDArray[np.float32], filtered: NDArray[np.float32], output: OutputOptions, source: str, premultiplied: bool
+) -> tuple[OutputPixels, OutputPixels]:
+    """Filtered colour and alpha in the file's samples: colour as :func:`render` maps it, alpha rounded and clipped."""
     written = _map_alpha(filtered, output.depth)
     if premultiplied:
         # NaN maps to 0, and normalize stretches the range of the other pixels: a pixel written
@@ -421,6 +453,8 @@ def render(
     options = options or FilterOptions()
     output = output or OutputOptions()
     *head, last = _resolve(kernels)
+    if options.linear:  # the curve is encoded after the last kernel, before the output mapping
+        return _map_pixels(apply_kernels(pixels, [*head, last], options), output, source)
     values = apply_kernels(pixels, head, options) if head else np.asarray(pixels)
     if last.weights is None and output.mode in ("clip", "abs") and output.depth == 8:
         padding, _ = _anchored(last, options)
@@ -592,6 +626,11 @@ def check_job(
     options, output = job.filter, job.output
     check_encoder_settings(output.quality, output.compress_level)
     check_filter_options(options.border, options.border_value, options.method)
+    if options.linear and not np.isfinite(srgb_to_linear(np.float32(options.border_value))):
+        raise ParameterError(
+            f"`border_value` {options.border_value!r} is beyond float32's range once decoded to linear light "
+            "(--linear); use a pixel value such as 0..255"
+        )
     resolve_pair(options.stride, "stride")
     resolve_pair(options.dilation, "dilation")
     _check_alpha(options.alpha, _resolve(kernels))

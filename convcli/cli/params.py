@@ -175,7 +175,7 @@ def with_job_options(command: _Command) -> _Command:
 
 # The formats whose encoders read each encoder option, as convcli.io.write passes them to Pillow.
 _ENCODER_OPTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("quality", "--quality", ("JPEG", "WEBP")),
+    ("quality", "--quality", ("JPEG", "WEBP", "AVIF")),
     ("compress_level", "--compress-level", ("PNG", "TIFF")),
 )
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convcli.errors import ParameterError
+from convcli.errors import OutputError, ParameterError
 from convcli.options import OUTPUT_DEPTHS
 
 STDIO = "-"
 
 # Formats convcli decodes. Anything else (EPS, PDF, PSD, ...) is refused before a decoder runs.
-# (Multi-picture JPEGs, MPO, are opened by the JPEG decoder.)
-READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
+# (Multi-picture JPEGs, MPO, are opened by the JPEG decoder.) AVIF is read and written only where
+# Pillow was built with libavif: see avif_problem().
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA", "AVIF")
 # Formats convcli encodes, with the suffixes that select them.
 WRITE_FORMATS: dict[str, tuple[str, ...]] = {
     "PNG": (".png",),
@@ -29,6 +30,7 @@ WRITE_FORMATS: dict[str, tuple[str, ...]] = {
     "TGA": (".tga",),
     # The float32 response as a NumPy array: written, never read.
     "NPY": (".npy",),
+    "AVIF": (".avif",),
 }
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "PGM": "PPM", "PNM": "PPM"}
 # Suffixes of files convcli reads that it never writes: MPO (multi-picture JPEG).
@@ -46,13 +48,18 @@ WRITE_SUFFIXES: frozenset[str] = frozenset(s for suffixes in WRITE_FORMATS.value
 NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM", "GIF"})
 DEEP_FORMATS: tuple[str, ...] = ("PNG", "TIFF")  # 16-bit samples
 FLOAT_FORMATS: tuple[str, ...] = ("TIFF", "NPY")  # 32-bit float samples (--depth float)
-MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP")
+MULTI_FRAME_FORMATS: tuple[str, ...] = ("GIF", "PNG", "TIFF", "WEBP", "AVIF")
 
 # The largest width and height each format holds, as Pillow writes it (checked against Pillow 13):
 # GIF and TGA store them in 16-bit header fields, libjpeg stops at its JPEG_MAX_DIMENSION and
 # libwebp at WEBP_MAX_DIMENSION; PNG's specification allows 2**31 - 1. TIFF, BMP and PPM hold any
-# side convcli can make.
-MAX_SIDES: dict[str, int] = {"GIF": 65535, "TGA": 65535, "JPEG": 65500, "WEBP": 16383, "PNG": 2**31 - 1}
+# side convcli can make. AV1 encodes sides up to 65536, but libavif's decoder refuses sides above
+# 32768 and images above 16384 x 16384 pixels by default (AVIF_DEFAULT_IMAGE_DIMENSION_LIMIT and
+# AVIF_DEFAULT_IMAGE_SIZE_LIMIT): convcli writes no AVIF that it, and Pillow, could not read back.
+MAX_SIDES: dict[str, int] = {
+    "GIF": 65535, "TGA": 65535, "JPEG": 65500, "WEBP": 16383, "PNG": 2**31 - 1, "AVIF": 32768,
+}
+MAX_FORMAT_PIXELS: dict[str, int] = {"AVIF": 16384 * 16384}
 # Formats whose headers record the file size (BMP) or offsets into it (classic TIFF) in 32 bits.
 # The header and tables take a few KiB, kept free here.
 MAX_DATA_BYTES: dict[str, int] = {"BMP": 2**32 - 2**16, "TIFF": 2**32 - 2**16}
@@ -83,6 +90,76 @@ READ_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "TIFF"),
     (b"BM", "BMP"),
 )
+
+
+# ISO base media files (AVIF, HEIF, MP4) start with an `ftyp` box: its size, `ftyp`, the major
+# brand, a version, then compatible brands. A file is AVIF when AVIF is among its brands.
+AVIF_BRANDS = frozenset({b"avif", b"avis"})
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+
+def ftyp_brands(head: bytes) -> frozenset[bytes]:
+    r"""The brands an ISO base media file's leading ``ftyp`` box names (empty for other files).
+
+    >>> sorted(ftyp_brands(b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00mif1miaf"))
+    [b'avif', b'miaf', b'mif1']
+    """
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return frozenset()
+    end = min(len(head), max(16, int.from_bytes(head[:4], "big")))
+    return frozenset({head[8:12], *(head[at : at + 4] for at in range(16, end - 3, 4))})
+
+
+def sniff_format(head: bytes) -> str | None:
+    r"""The format convcli reads that the first bytes announce, where a signature tells it.
+
+    >>> sniff_format(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf"), sniff_format(b"GIF89a")
+    ('AVIF', 'GIF')
+    """
+    if ftyp_brands(head) & AVIF_BRANDS:
+        return "AVIF"
+    return sniff(head, READ_SIGNATURES)
+
+
+def refused_format(head: bytes) -> str | None:
+    r"""The name of a format convcli refuses that the first bytes announce, or None.
+
+    >>> refused_format(b"%PDF-1.7"), refused_format(b"\x00\x00\x00\x14ftypheic\x00\x00\x00\x00mif1")
+    ('PDF', 'HEIF/HEIC')
+    """
+    brands = ftyp_brands(head)
+    if brands & HEIF_BRANDS and not brands & AVIF_BRANDS:
+        return "HEIF/HEIC"
+    return sniff(head, REFUSED_SIGNATURES)
+
+
+def avif_problem() -> str | None:
+    """Why this Python cannot read or write AVIF, or None when its Pillow can.
+
+    Pillow reads and writes AVIF from 11.2.1 on when built with libavif, which its wheels include
+    from 11.3 on; ``PIL.features.check("avif")`` says so. Pillow is imported here, not at the
+    top, so that the rest of this module stays cheap to import.
+    """
+    from PIL import __version__, features
+
+    # Pillow before 11.2.1 knows no "avif" feature, and warns when asked about an unknown one.
+    if "avif" in features.modules and features.check("avif"):
+        return None
+    return (
+        f"this Pillow ({__version__}) has no AVIF support; install a Pillow built with libavif "
+        "(pip install -U 'pillow>=11.3': its wheels include it)"
+    )
+
+
+def check_format_available(fmt: str) -> None:
+    """Refuse, before any work, to write a format this Python's Pillow cannot encode (AVIF).
+
+    >>> check_format_available("PNG")
+    """
+    if fmt == "AVIF":
+        problem = avif_problem()
+        if problem:
+            raise OutputError(f"cannot write AVIF: {problem}")
 
 
 def sniff(head: bytes, table: tuple[tuple[bytes, str], ...]) -> str | None:
@@ -194,6 +271,7 @@ def check_output_capability(fmt: str, *, depth: int | str = 8, frames: bool = Fa
     """
     if depth not in OUTPUT_DEPTHS:
         raise ParameterError(f"`--depth` must be 8, 16 or float, got {depth!r}")
+    check_format_available(fmt)
     if depth == "float" and fmt not in FLOAT_FORMATS:
         raise ParameterError(f"`--depth float` needs TIFF or NPY output; {fmt} holds integer samples")
     if depth == 16 and fmt == "NPY":
@@ -220,6 +298,12 @@ def size_problem(fmt: str, width: int, height: int, bytes_per_pixel: int = 1, fr
         return (
             f"{width}x{height} is too large for {fmt}, which holds at most {side}x{side} pixels; "
             "write PNG or TIFF instead"
+        )
+    most = MAX_FORMAT_PIXELS.get(fmt)
+    if most is not None and width * height > most:
+        return (
+            f"{width}x{height} ({width * height:,} pixels) is too large for {fmt}, whose decoders read at most "
+            f"{most:,} pixels; write PNG or TIFF instead"
         )
     limit = MAX_DATA_BYTES.get(fmt)
     if limit is not None:

@@ -19,9 +19,9 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, TypeVar
 
 from convcli.io.modes import ImageWarning
 from convcli.options import NATIVE_MESSAGES_ENV
@@ -165,3 +165,33 @@ def native_messages(name: str | None = None, *, enabled: bool | None = None) -> 
         warnings.warn(f"{name}: {folded}", ImageWarning, stacklevel=3)
     elif text:
         _replay(text)
+
+
+_Result = TypeVar("_Result")
+
+
+def run_interruptibly(call: Callable[[], _Result], name: str) -> _Result:
+    """``call()``, run on a helper thread so that Ctrl-C and SIGTERM reach the caller at once.
+
+    Python runs signal handlers between calls into C, and some codecs (libavif, dav1d) take one
+    call of seconds, or minutes for the largest images, to encode or decode a frame. They release
+    the GIL, so the work runs on a daemon thread while this one waits, ready to take a signal;
+    a stopped job abandons the work, whose thread ends with it or with the process. Exceptions
+    raised by ``call`` are raised here.
+    """
+    outcome: list[_Result] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if failure:
+        raise failure[0]
+    return outcome[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import io
 import re
 import struct
@@ -39,10 +40,10 @@ from PIL import (  # the decoders of READ_FORMATS, registered up front: see belo
 
 from convcli.errors import ConvcliError, ImageError, LimitError
 from convcli.io.deep import DeepSource, deep_source
-from convcli.io.formats import READ_FORMATS, READ_SIGNATURES, REFUSED_SIGNATURES, STDIO, sniff
+from convcli.io.formats import READ_FORMATS, STDIO, avif_problem, refused_format, sniff_format
 from convcli.io.metadata import NO_METADATA, Metadata, read_metadata, upright
 from convcli.io.modes import GRAY_MODES, ImageWarning, Pixels, convert_frame
-from convcli.io.native import native_messages
+from convcli.io.native import native_messages, run_interruptibly
 from convcli.io.png import check_png_chunks
 from convcli.io.stdio import describe, open_source, read_upto, stdin_limit_error
 from convcli.io.tiff_float import float_tiff_for_pillow
@@ -53,6 +54,17 @@ from convcli.options import DEFAULT_MAX_PIXELS
 # for formats convcli refuses anyway).
 _PLUGINS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, PpmImagePlugin, TgaImagePlugin,
             TiffImagePlugin, WebPImagePlugin)
+try:  # Pillow 11.2.1 and later; the plugin imports whether or not Pillow was built with libavif
+    _AVIF_PLUGIN: Any = importlib.import_module("PIL.AvifImagePlugin")
+except ImportError:
+    _AVIF_PLUGIN = None
+
+
+def _pillow_formats() -> tuple[str, ...]:
+    """The allow-list handed to Pillow: READ_FORMATS, less AVIF where this Pillow cannot decode it
+    (a Pillow that lacks the plugin would fail on the unknown name, not skip it)."""
+    return READ_FORMATS if avif_problem() is None else tuple(f for f in READ_FORMATS if f != "AVIF")
+
 
 HeaderCheck = Callable[["ImageHeader"], None]
 
@@ -264,7 +276,7 @@ def _check_early(data: bytes, request: _Request) -> bool:
         try:
             with _pillow_limit(None), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
+                image = Image.open(io.BytesIO(data), formats=_pillow_formats())
                 header = ImageHeader("<stdin>", image.format, image.mode, image.size[0], image.size[1], 1)
         except Exception:
             return False  # not all there yet, or damaged: decoding the whole stream will tell
@@ -285,7 +297,7 @@ def _declared_header(data: bytes) -> ImageHeader | None:
     the first bytes do not tell (GIF and BMP palettes): this early check may only under-count,
     and the exact one follows when the whole stream is read.
     """
-    fmt = sniff(data, READ_SIGNATURES)
+    fmt = sniff_format(data)
     size: tuple[int, int, str] | None = None
     if fmt == "PNG" and len(data) >= 26 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
@@ -337,7 +349,7 @@ _TGA_IMAGE_TYPES = (1, 2, 3, 9, 10, 11)
 
 def _could_be_image(head: bytes) -> bool:
     """Whether the first bytes of a stream can start an image in a format convcli reads."""
-    if sniff(head, READ_SIGNATURES):
+    if sniff_format(head):
         return True
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
@@ -359,7 +371,7 @@ def _check_signature(head: bytes, name: str, *, stream: bool = False) -> str | N
     if not head:
         empty = "no data on standard input" if stream else "empty file (0 bytes), not an image"
         raise ImageError(f"{name}: {empty}")
-    refused = sniff(head, REFUSED_SIGNATURES)
+    refused = refused_format(head)
     if refused:
         raise ImageError(f"{name}: {refused} files are not read by convcli (it reads {', '.join(READ_FORMATS)})")
     if stream and not _could_be_image(head):
@@ -367,7 +379,12 @@ def _check_signature(head: bytes, name: str, *, stream: bool = False) -> str | N
             f"{name}: not an image, or not in a format convcli reads ({', '.join(READ_FORMATS)}); "
             "judged from the first bytes, the rest was not read"
         )
-    return sniff(head, READ_SIGNATURES)
+    expected = sniff_format(head)
+    if expected == "AVIF":
+        problem = avif_problem()
+        if problem:
+            raise ImageError(f"{name}: an AVIF file, and {problem}")
+    return expected
 
 
 def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | list[ImageHeader]:
@@ -406,6 +423,11 @@ def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | l
             "nothing was decoded"
         ) from exc
     except UnidentifiedImageError as exc:
+        if expected == "AVIF":
+            # Pillow keeps libavif's reason to itself here; the plugin's own class gives it.
+            cause = _avif_refusal(handle)
+            kind = "truncated" if "truncated" in cause.lower() else "corrupt"
+            raise ImageError(f"{name}: {kind} AVIF file: {cause or 'its header cannot be read'}") from exc
         if expected:
             raise ImageError(f"{name}: corrupt {expected} file: its header cannot be read") from exc
         raise ImageError(
@@ -421,6 +443,16 @@ def _decode(handle: BinaryIO, name: str, request: _Request) -> list[Picture] | l
         cause = " ".join(str(exc).split()) or type(exc).__name__
         kind = "truncated" if "truncated" in cause.lower() or isinstance(exc, EOFError) else "corrupt"
         raise ImageError(f"{name}: {kind} or unreadable image: {cause}") from exc
+
+
+def _avif_refusal(handle: BinaryIO) -> str:
+    """libavif's reason for refusing the AVIF in ``handle``, or "" where it gives none."""
+    try:
+        handle.seek(0)
+        _AVIF_PLUGIN.AvifImageFile(handle).close()
+    except Exception as exc:  # libavif's reasons arrive as SyntaxError, others as anything
+        return " ".join(str(exc).split())
+    return ""
 
 
 def _check_size(size: tuple[int, int], name: str, max_pixels: int | None) -> None:
@@ -513,7 +545,7 @@ def _decode_pillow(handle: BinaryIO, name: str, request: _Request) -> list[Pictu
     handle.seek(0)
     head = handle.read(64)
     handle.seek(0)
-    image = Image.open(handle, formats=READ_FORMATS)
+    image = Image.open(handle, formats=_pillow_formats())
     # The bomb check: the header's size, before load() allocates anything.
     _check_size(image.size, name, request.max_pixels)
     count = _count_frames(image, MAX_FRAMES)
@@ -568,7 +600,10 @@ def _decode_frames(
             duration, bits = None, 16
         else:
             with native_messages(name):  # libtiff's reason for a failure joins the one error line
-                image.load()
+                if fmt == "AVIF":  # one long call into dav1d for a large frame: keep signals prompt
+                    run_interruptibly(image.load, "convcli-avif-decode")
+                else:
+                    image.load()
             duration = image.info.get("duration")
             frame = upright(image)  # upright pixels, for every frame alike
             pixels, alpha, bits = convert_frame(frame, name, request.gray)

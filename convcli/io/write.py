@@ -24,15 +24,17 @@ from convcli.io.formats import (
     NO_ALPHA_FORMATS,
     STDIO,
     check_encoder_settings,
+    check_format_available,
     check_output_capability,
     resolve_format,
     size_problem,
 )
 from convcli.io.metadata import NO_METADATA, Metadata, for_compressed_tiff, pillow_save_options, png_chunks
 from convcli.io.modes import ImageWarning
+from convcli.io.native import run_interruptibly
 from convcli.io.png import encode_png
 from convcli.io.stdio import write_stdout
-from convcli.options import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_COMPRESS_LEVEL
+from convcli.options import DEFAULT_AVIF_QUALITY, DEFAULT_JPEG_QUALITY, DEFAULT_PNG_COMPRESS_LEVEL
 
 # Levels up to this use convcli's multi-threaded PNG writer (Up filter); higher levels use
 # Pillow's encoder, whose adaptive row filters give the smallest files.
@@ -160,6 +162,7 @@ def encode_frames(
     if not frames:
         raise OutputError("nothing to encode: no frames")
     check_encoder_settings(quality, compress_level)
+    check_format_available(fmt)
     if len(frames) > 1:
         check_output_capability(fmt, frames=True)
     depth = _depth(frames[0][0])
@@ -192,6 +195,14 @@ def encode_frames(
         options["compress_level"] = level
     elif fmt in ("JPEG", "WEBP"):
         options["quality"] = DEFAULT_JPEG_QUALITY if quality is None else quality
+    elif fmt == "AVIF":
+        options["quality"] = DEFAULT_AVIF_QUALITY if quality is None else quality
+        if images[0].mode in ("RGB", "RGBA"):
+            # Full-resolution chroma, as libavif's own avifenc writes by default: Pillow's 4:2:0
+            # would halve the colour detail of every edge a filter draws. (Gray is written 4:0:0.)
+            options["subsampling"] = "4:4:4"
+        if threads is not None:
+            options["max_threads"] = threads
     elif fmt == "TIFF" and compress_level:
         options["compression"] = "tiff_adobe_deflate"
     carried = pillow_save_options(metadata, fmt)
@@ -219,12 +230,21 @@ def encode_frames(
 def _save(image: Image.Image, fmt: str, options: dict[str, object]) -> bytes:
     buffer = io.BytesIO()
     try:
-        image.save(buffer, format=fmt, **options)
+        _pillow_save(image, buffer, fmt, options)
     except (OSError, ValueError, KeyError, TypeError, OverflowError, RuntimeError, struct.error) as exc:
         # Pillow's encoders report limits and bad settings with any of these (libtiff a tag it
         # refuses with RuntimeError).
         raise OutputError(f"cannot encode {fmt}: {exc}") from exc
     return buffer.getvalue()
+
+
+def _pillow_save(image: Image.Image, buffer: io.BytesIO, fmt: str, options: dict[str, Any]) -> None:
+    """``image.save``; an AVIF encode, one long call into libavif, runs where signals still reach
+    the caller (:func:`~convcli.io.native.run_interruptibly`)."""
+    if fmt == "AVIF":
+        run_interruptibly(lambda: image.save(buffer, format=fmt, **options), "convcli-avif-encode")
+    else:
+        image.save(buffer, format=fmt, **options)
 
 
 def write_frames(
