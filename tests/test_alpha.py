@@ -270,6 +270,33 @@ def test_float_results_from_python(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(alpha, rgba[..., 3])
 
 
+def _srgb_to_linear64(values: Float) -> Float:
+    """IEC 61966-2-1 on the 0..255 scale, in float64: the reference's own curve."""
+    c = values / 255.0
+    return 255.0 * np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb64(values: Float) -> Float:
+    c = np.clip(values / 255.0, 0.0, None)
+    return 255.0 * np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def test_premultiplied_in_linear_light(rng: np.random.Generator) -> None:
+    """With --linear, colour is decoded, premultiplied, filtered, divided and encoded, in that order."""
+    rgba = random_rgba(rng)
+    kernel = "gaussian:sigma=1.5"
+    colour, alpha = apply_kernels_alpha(rgba[..., :3], rgba[..., 3], kernel, border="edge", linear=True)
+    linear = _srgb_to_linear64(rgba[..., :3].astype(np.float64))
+    ref_colour, ref_a = ref_alpha(linear, rgba[..., 3], [load_kernel(kernel).matrix], "premultiply", border="edge")
+    np.testing.assert_allclose(alpha, ref_a, atol=1e-3)
+    visible = ref_a >= 1
+    np.testing.assert_allclose(colour[visible], _linear_to_srgb64(ref_colour)[visible], atol=5e-2)
+    # and the file path gives the same numbers, rounded
+    written, alpha8 = render_alpha(rgba[..., :3], rgba[..., 3], kernel, FilterOptions(border="edge", linear=True))
+    shown = np.asarray(alpha8) > 0
+    assert np.abs(np.asarray(written, np.float64)[shown] - _linear_to_srgb64(ref_colour)[shown]).max() <= 1
+
+
 # -- the auto rule -----------------------------------------------------------------------------
 
 

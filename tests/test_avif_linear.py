@@ -432,8 +432,16 @@ def test_alpha_is_not_decoded(tmp_path: Path) -> None:
     colour = gradient()
     alpha = np.tile(np.linspace(0, 255, 64).round().astype(np.uint8), (48, 1))
     source = save(tmp_path / "in.png", np.dstack([colour, alpha]), "RGBA")
-    filter_file(source, tmp_path / "out.png", "identity", JobOptions.from_values(linear=True))
+    filter_file(source, tmp_path / "out.png", "identity", JobOptions.from_values(linear=True, alpha="carry"))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), np.dstack([colour, alpha]))
+    # Premultiplied (auto, for identity) in linear light: every visible pixel comes back exactly;
+    # a fully transparent one keeps no colour.
+    filter_file(source, tmp_path / "pm.png", "identity", JobOptions.from_values(linear=True))
+    written = np.asarray(Image.open(tmp_path / "pm.png"))
+    visible = alpha > 0
+    assert np.array_equal(written[..., 3], alpha)
+    assert np.array_equal(written[..., :3][visible], colour[visible])
+    assert not written[..., :3][~visible].any()
 
 
 def test_linear_is_off_by_default_and_reaches_batch(tmp_path: Path, convcli_exe: list[str]) -> None:
