@@ -293,7 +293,7 @@ def test_premultiplied_in_linear_light(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(colour[visible], _linear_to_srgb64(ref_colour)[visible], atol=5e-2)
     # and the file path gives the same numbers, rounded
     written, alpha8 = render_alpha(rgba[..., :3], rgba[..., 3], kernel, FilterOptions(border="edge", linear=True))
-    shown = np.asarray(alpha8) > 0
+    shown = np.asarray(alpha8, np.float64) > 0
     assert np.abs(np.asarray(written, np.float64)[shown] - _linear_to_srgb64(ref_colour)[shown]).max() <= 1
 
 

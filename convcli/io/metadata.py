@@ -38,30 +38,6 @@ JPEG_MAX_XMP = _JPEG_MARKER_BYTES - 29
 JPEG_MAX_ICC = 255 * (_JPEG_MARKER_BYTES - 14)
 _EXIF_HEADER = b"Exif\x00\x00"
 
-# EXIF tags of the main directory (IFD0) that describe the picture rather than how the file
-# stores its pixels: these go to the output, with the Exif and GPS directories under them.
-KEPT_EXIF_TAGS = frozenset(
-    {
-        ExifTags.Base.ImageDescription,
-        ExifTags.Base.Make,
-        ExifTags.Base.Model,
-        ExifTags.Base.Orientation,
-        ExifTags.Base.Software,
-        ExifTags.Base.DateTime,
-        ExifTags.Base.Artist,
-        ExifTags.Base.HostComputer,
-        ExifTags.Base.Copyright,
-        ExifTags.Base.Rating,
-        ExifTags.Base.RatingPercent,
-        ExifTags.Base.XPTitle,
-        ExifTags.Base.XPComment,
-        ExifTags.Base.XPAuthor,
-        ExifTags.Base.XPKeywords,
-        ExifTags.Base.XPSubject,
-        ExifTags.IFD.Exif,
-        ExifTags.IFD.GPSInfo,
-    }
-)
 # The EXIF tags Pillow can hand to libtiff (compressed TIFF): plain values, no sub-directories.
 _LIBTIFF_EXIF_TAGS = frozenset(
     {
@@ -76,6 +52,19 @@ _LIBTIFF_EXIF_TAGS = frozenset(
         ExifTags.Base.Copyright,
     }
 )
+# EXIF tags of the main directory (IFD0) that describe the picture rather than how the file
+# stores its pixels: these go to the output, with the Exif and GPS directories under them.
+KEPT_EXIF_TAGS = _LIBTIFF_EXIF_TAGS | {
+    ExifTags.Base.Rating,
+    ExifTags.Base.RatingPercent,
+    ExifTags.Base.XPTitle,
+    ExifTags.Base.XPComment,
+    ExifTags.Base.XPAuthor,
+    ExifTags.Base.XPKeywords,
+    ExifTags.Base.XPSubject,
+    ExifTags.IFD.Exif,
+    ExifTags.IFD.GPSInfo,
+}
 _XMP_ORIENTATION = (
     re.compile(rb'(tiff:Orientation=["\'])[0-9](["\'])'),
     re.compile(rb"(<tiff:Orientation>)[0-9](</tiff:Orientation>)"),
