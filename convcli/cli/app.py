@@ -14,6 +14,7 @@ import typer
 from convcli import __version__
 from convcli.cli.apply_cmd import apply
 from convcli.cli.batch_cmd import batch
+from convcli.cli.gallery_cmd import gallery
 from convcli.cli.kernels_cmd import kernels_app
 from convcli.cli.params import Command, DebugOpt, show_help_without_command
 
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.command("apply", cls=Command)(apply)
 app.command("batch", cls=Command)(batch)
+app.command("gallery", cls=Command)(gallery)
 app.add_typer(kernels_app, name="kernels")
 
 
