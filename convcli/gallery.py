@@ -19,6 +19,7 @@ Transparent input is composited over white before filtering, as the sheet shows 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from convcli.errors import ParameterError
-from convcli.io import read_image, write_image
+from convcli.io import STDIO, check_stdout, read_image, resolve_format, write_image
 from convcli.kernels import Kernel, iter_kernels, load_kernel
 from convcli.options import FilterOptions, JobOptions, OutputOptions
 from convcli.pipeline import render
@@ -253,6 +254,14 @@ def make_sheet(
     return np.asarray(sheet).copy()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Both exist and are one file (through links, or another spelling of the path)."""
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @dataclass
 class GalleryResult:
     """What :func:`gallery_file` did."""
@@ -282,6 +291,12 @@ def gallery_file(
     started = time.perf_counter()
     job = job or JobOptions()
     chosen = gallery_kernels() if kernels is None else list(kernels)
+    # Checked before decoding, so a wrong name fails fast and nothing is read in vain.
+    resolve_format(destination, job.output.format)
+    if str(destination) == STDIO:
+        check_stdout()
+    elif str(source) != STDIO and _same_file(Path(source), Path(destination)):
+        raise ParameterError(f"{destination}: is the input; the sheet would overwrite it; choose another -o")
     picture = read_image(source, gray=job.input.gray, max_pixels=job.limits.max_pixels)
     sheet = make_sheet(
         picture.pixels,
@@ -301,5 +316,5 @@ def gallery_file(
         quality=job.output.quality,
         compress_level=job.output.compress_level,
     )
-    shown = "<stdout>" if str(destination) == "-" else str(destination)
+    shown = "<stdout>" if str(destination) == STDIO else str(destination)
     return GalleryResult(shown, sheet.shape, len(chosen) + 1, time.perf_counter() - started)

@@ -14,6 +14,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from convcli.cli import main
 from convcli.gallery import (
     GAP,
     LABEL_HEIGHT,
@@ -32,6 +33,14 @@ SAMPLES = ROOT / "samples"
 
 def run(cmd: list[str], *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*cmd, *args], capture_output=True, timeout=120, check=False)
+
+
+def in_process(*args: str) -> int:
+    """Run convcli in this process (much faster than a subprocess); return the exit status."""
+    try:
+        return main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 def reference_thumbnail(path: Path, size: int, mode: str = "RGB") -> NDArray[np.uint8]:
@@ -56,8 +65,7 @@ def tile_of(sheet: NDArray[np.uint8], index: int, tile: tuple[int, int], columns
 
 def write_sheet(tmp_path: Path, source: Path, *args: str, exe: list[str]) -> NDArray[np.uint8]:
     out = tmp_path / "sheet.png"
-    result = run(exe, "gallery", str(source), "-o", str(out), *args)
-    assert result.returncode == 0, result.stderr
+    assert in_process("gallery", str(source), "-o", str(out), "-q", *args) == 0
     with Image.open(out) as image:
         return np.asarray(image)
 
@@ -127,8 +135,7 @@ def test_kernel_tile_equals_convcli_apply_on_the_thumbnail(
     thumb = tmp_path / "thumb.png"
     Image.fromarray(reference_thumbnail(photo, 90)).save(thumb)
     applied = tmp_path / "applied.png"
-    result = run(convcli_exe, "apply", str(thumb), "-k", kernel, "--border", "edge", *extra, "-o", str(applied))
-    assert result.returncode == 0, result.stderr
+    assert in_process("apply", str(thumb), "-k", kernel, "--border", "edge", *extra, "-o", str(applied), "-q") == 0
     with Image.open(applied) as image:
         expected = np.asarray(image).astype(int)
     got = tile_of(sheet, 1, (90, 60), 2).astype(int)
@@ -146,7 +153,7 @@ def test_output_mode_overrides_the_abs_default(tmp_path: Path, photo: Path, conv
     Image.fromarray(tile_of(default, 0, (90, 60), 2)).save(thumb)
     for sheet, mode in ((default, "abs"), (clipped, "clip")):
         out = tmp_path / f"{mode}.png"
-        assert run(convcli_exe, "apply", str(thumb), "-k", "sobel-x", "-m", mode, "-o", str(out)).returncode == 0
+        assert in_process("apply", str(thumb), "-k", "sobel-x", "-m", mode, "-o", str(out), "-q") == 0
         with Image.open(out) as image:
             assert np.array_equal(tile_of(sheet, 1, (90, 60), 2), np.asarray(image))
     # The label says (abs) only when abs is the default the tile is shown with.
@@ -269,3 +276,38 @@ def test_make_pictures_script_writes_the_readme_gallery(tmp_path: Path) -> None:
 def test_job_options_reach_the_sheet(tmp_path: Path, photo: Path) -> None:
     gray = gallery_file(photo, tmp_path / "g.png", [load_kernel("box")], size=40, job=JobOptions.from_values(gray=True))
     assert len(gray.shape) == 2
+
+
+def test_sheet_never_replaces_its_input(tmp_path: Path, photo: Path, convcli_exe: list[str]) -> None:
+    before = photo.read_bytes()
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    for target in (photo, link):
+        result = run(convcli_exe, "gallery", str(photo), "-k", "box", "-o", str(target))
+        assert result.returncode == 2
+        lines = result.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and "is the input" in lines[0], lines
+    assert photo.read_bytes() == before
+
+
+def test_format_option_names_the_sheet_format(tmp_path: Path, photo: Path, convcli_exe: list[str]) -> None:
+    out = tmp_path / "sheet"
+    result = run(convcli_exe, "gallery", str(photo), "-k", "box", "--size", "40", "--format", "webp", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.format == "WEBP"
+
+
+def test_sheet_from_standard_input(photo: Path, convcli_exe: list[str]) -> None:
+    result = subprocess.run(
+        [*convcli_exe, "gallery", "-", "-k", "box", "--size", "40", "-o", "-"],
+        input=photo.read_bytes(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(io.BytesIO(result.stdout)) as image:
+        sheet = np.asarray(image)
+    expected = reference_thumbnail(photo, 40)
+    assert np.abs(tile_of(sheet, 0, (40, 27), 2).astype(int) - expected.astype(int)).max() <= 1

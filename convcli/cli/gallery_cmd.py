@@ -20,6 +20,12 @@ def _help(owner: type, name: str) -> str:
     return option_spec(next(f for f in dataclasses.fields(owner) if f.name == name)).help
 
 
+def _parse(owner: type, name: str, value: object) -> object:
+    """A command-line value parsed as :mod:`convcli.options` declares for that option."""
+    spec = option_spec(next(f for f in dataclasses.fields(owner) if f.name == name))
+    return value if value is None or spec.parse is None else spec.parse(value)
+
+
 # The same words as apply's --output-mode; here the default is None: abs for edge detectors, else clip.
 OutputMode = cast(type[Enum], Enum("GalleryOutputMode", {choice: choice for choice in OUTPUT_MODE_CHOICES}, type=str))
 
@@ -66,6 +72,7 @@ def gallery(
         int | None,
         typer.Option("--compress-level", help=_help(OutputOptions, "compress_level"), min=0, max=9, metavar="N"),
     ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help=_help(OutputOptions, "format"), metavar="FMT")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -83,7 +90,13 @@ def gallery(
     chosen = gallery_kernels(None if kernels is None else split_kernel_specs(kernels))
     if output == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
-    job = JobOptions.from_values(border=border, gray=gray, quality=quality, compress_level=compress_level)
+    job = JobOptions.from_values(
+        border=border,
+        gray=gray,
+        quality=quality,
+        compress_level=compress_level,
+        format=_parse(OutputOptions, "format", fmt),
+    )
     result = gallery_file(
         input, output, chosen, size=size, columns=columns, job=job, mode=None if mode is None else mode.value
     )
