@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 from convcli.errors import ParameterError
 from convcli.io import STDIO, check_stdout, read_image, resolve_format, write_image
 from convcli.kernels import Kernel, iter_kernels, load_kernel
-from convcli.options import FilterOptions, JobOptions, OutputOptions
+from convcli.options import DEFAULT_MAX_PIXELS, FilterOptions, JobOptions, OutputOptions
 from convcli.pipeline import render
 
 GAP = 8
@@ -40,6 +40,8 @@ LINE_HEIGHT = 13
 LABEL_HEIGHT = 2 * LINE_HEIGHT + 2
 DEFAULT_SIZE = 256
 MAX_SIZE = 4096
+# The original and 1,023 kernels: far beyond the catalogue, short of a list that loads for minutes.
+MAX_TILES = 1024
 BACKGROUND = 255
 INK = 0
 # Pillow's thumbnail() default; the tests make their reference thumbnail with the same filter.
@@ -222,8 +224,19 @@ def make_sheet(
         raise ParameterError(f"`size` must be 1..{MAX_SIZE}, got {size}")
     if columns is not None and columns < 1:
         raise ParameterError(f"`columns` must be at least 1, got {columns}")
+    if len(kernels) + 1 > MAX_TILES:
+        raise ParameterError(f"`kernels`: a sheet holds at most {MAX_TILES} tiles, got {len(kernels) + 1}")
     options = options or FilterOptions()
     small = thumbnail(pixels, alpha, size)
+    count = len(kernels) + 1
+    layout = Layout((small.shape[1], small.shape[0]), count, min(columns or default_columns(count), count))
+    width, height = layout.size
+    if width * height > DEFAULT_MAX_PIXELS:
+        # Checked before any kernel runs: the sheet is held whole in memory.
+        raise ParameterError(
+            f"a sheet of {width}x{height} pixels is more than the limit of {DEFAULT_MAX_PIXELS:,}; "
+            "use a smaller --size or fewer kernels"
+        )
     tiles: list[NDArray[np.uint8]] = [small]
     labels: list[tuple[str, str]] = [(ORIGINAL_LABEL, "x".join(str(n) for n in pixels.shape[1::-1]))]
     for kernel in kernels:
@@ -233,8 +246,6 @@ def make_sheet(
             raise ParameterError(f"kernel {kernel.name!r} changes the image's size; a sheet needs same-size tiles")
         tiles.append(_to_uint8(tile))
         labels.append(label_lines(kernel, mode))
-    count = len(tiles)
-    layout = Layout((small.shape[1], small.shape[0]), count, min(columns or default_columns(count), count))
     colour = any(tile.ndim == 3 for tile in tiles)
     sheet = Image.new("RGB" if colour else "L", layout.size, (BACKGROUND,) * 3 if colour else BACKGROUND)
     draw = ImageDraw.Draw(sheet)

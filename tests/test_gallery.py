@@ -311,3 +311,14 @@ def test_sheet_from_standard_input(photo: Path, convcli_exe: list[str]) -> None:
         sheet = np.asarray(image)
     expected = reference_thumbnail(photo, 40)
     assert np.abs(tile_of(sheet, 0, (40, 27), 2).astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_oversized_sheets_are_refused_before_filtering() -> None:
+    from convcli.errors import ParameterError
+
+    pixels = np.zeros((4096, 4096), np.uint8)
+    # 12 tiles of 4096x4096 make a sheet of more than 178,956,970 pixels.
+    with pytest.raises(ParameterError, match=r"sheet of \d+x\d+ pixels"):
+        make_sheet(pixels, None, [load_kernel("box")] * 11, size=4096)
+    with pytest.raises(ParameterError, match="at most 1024 tiles"):
+        make_sheet(np.zeros((2, 2), np.uint8), None, [load_kernel("box")] * 1024, size=2)
