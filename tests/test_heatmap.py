@@ -286,3 +286,35 @@ def test_kernels_show_without_colour_keeps_the_signs(
     assert "\x1b" not in out  # not even bold
     assert re.search(r"^  -1 +0 +1$", out, re.M) and re.search(r"^  -2 +0 +2$", out, re.M), out
     assert "blue negative" in out
+
+
+# -- the README's pictures ------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_the_readme_heat_maps_are_made_by_the_script(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pictures_heatmaps", DOCS / "pictures_heatmaps.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    written = script.heatmap_pictures(tmp_path)
+    assert [p.name for p in written] == ["heatmap-sobel.png", "heatmap-log.png", "heatmap-kirsch.png"]
+    readme = (DOCS.parent / "README.md").read_text()
+    for path, name in zip(written, ("sobel", "log", "kirsch"), strict=True):
+        with Image.open(path) as image:
+            fresh = np.asarray(image.convert("RGB"))
+        np.testing.assert_array_equal(fresh, render_heatmap(load_kernel(name)))
+        # The committed picture is the script's (cell colours and size; text may differ with the font engine).
+        with Image.open(DOCS / path.name) as image:
+            committed = np.asarray(image.convert("RGB"))
+        assert committed.shape == fresh.shape
+        kernel = load_kernel(name)
+        layout = heatmap_layout(kernel)
+        for k, matrix in enumerate(kernel.matrices):
+            for i, j in np.ndindex(*matrix.shape):
+                box = layout.cell_box(k, i, j)
+                assert tuple(sample(committed, box)) == tuple(sample(fresh, box))
+        assert f"](docs/{path.name})" in readme

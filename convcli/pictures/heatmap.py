@@ -91,15 +91,15 @@ def text_colour(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return INK_LIGHT if luminance < 0.18 else INK_DARK
 
 
-def format_tap(value: float) -> str:
-    """A tap as written in its cell: integers exactly, else 3 significant digits.
+def format_tap(value: float, digits: int = 3) -> str:
+    """A tap as written in its cell: integers exactly, else ``digits`` significant digits.
 
-    >>> format_tap(-2.0), format_tap(0.039788), format_tap(0.0)
-    ('-2', '0.0398', '0')
+    >>> format_tap(-2.0), format_tap(0.039788), format_tap(0.0), format_tap(-3.1e-05, 1)
+    ('-2', '0.0398', '0', '-3e-05')
     """
     if float(value).is_integer() and abs(value) < 1e6:
         return str(int(value))
-    return f"{value:.3g}"
+    return f"{value:.{digits}g}"
 
 
 def _panels(kernel: Kernel) -> tuple[list[tuple[str, NDArray[np.float64]]], int, int]:
@@ -217,10 +217,13 @@ def render_heatmap(kernel: Kernel, cell: int | None = None) -> NDArray[np.uint8]
             colour = tap_colour(float(value), peak)
             draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=colour, outline=GRID_RGB if framed else None)
             if framed:
-                text = format_tap(float(value))
-                tw, th = _text_size(draw, text, cell_font)
-                if tw <= layout.cell - 6 and th <= layout.cell - 6:
-                    _centred(draw, (x0, y0, x1, y1), text, cell_font, text_colour(colour))
+                # Fewer digits rather than none when the value is too wide for its cell.
+                for digits in (3, 2, 1):
+                    text = format_tap(float(value), digits)
+                    tw, th = _text_size(draw, text, cell_font)
+                    if tw <= layout.cell - 6 and th <= layout.cell - 6:
+                        _centred(draw, (x0, y0, x1, y1), text, cell_font, text_colour(colour))
+                        break
         if title:
             left, _, _, _ = layout.cell_box(index, 0, 0)
             _, _, right, bottom = layout.cell_box(index, layout.kh - 1, layout.kw - 1)
