@@ -318,3 +318,17 @@ def test_the_readme_heat_maps_are_made_by_the_script(tmp_path: Path) -> None:
                 box = layout.cell_box(k, i, j)
                 assert tuple(sample(committed, box)) == tuple(sample(fresh, box))
         assert f"](docs/{path.name})" in readme
+
+
+def test_a_long_kernel_name_widens_the_picture_instead_of_being_cut(tmp_path: Path) -> None:
+    from convcli.kernels import kernel_from_dict
+
+    name = "a-kernel-with-a-rather-long-name-" * 3
+    kernel = kernel_from_dict({"name": name, "description": "d", "matrix": [[-1, 0, 1]]}, "inline")
+    picture = render_heatmap(kernel)
+    layout = heatmap_layout(kernel)
+    assert layout.width > 400
+    # The caption's ink reaches past the middle of the picture and stops before its right margin.
+    caption_rows = picture[layout.legend_top + 14 + 2 + 16 :, :, :].astype(np.int64)
+    ink = np.nonzero((caption_rows.sum(axis=2) < 400).any(axis=0))[0]
+    assert ink.size and ink.max() > layout.width // 2 and ink.max() < layout.width - MARGIN // 2

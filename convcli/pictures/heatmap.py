@@ -46,6 +46,7 @@ GAP = 16
 LABEL_HEIGHT = 16
 BAR_HEIGHT = 14
 TEXT_LINE = 16
+LEGEND_FONT = 11
 MIN_FRAMED = 6
 # The default cell fills about this width, capped so that a 3x3 kernel is not a poster.
 TARGET_WIDTH = 640
@@ -160,7 +161,10 @@ def heatmap_layout(kernel: Kernel, cell: int | None = None) -> HeatmapLayout:
     elif not 1 <= cell <= MAX_CELL:
         raise ParameterError(f"`--cell` must be 1 to {MAX_CELL} pixels, got {cell}")
     label = LABEL_HEIGHT if len(labelled) > 1 else 0
-    width = max(MIN_WIDTH, 2 * MARGIN + columns * kw * cell + (columns - 1) * GAP)
+    # Wide enough for the caption too: a long kernel name widens the picture rather than being cut.
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    caption = _text_size(measure, _caption(kernel), _font(LEGEND_FONT))[0]
+    width = max(MIN_WIDTH, 2 * MARGIN + columns * kw * cell + (columns - 1) * GAP, 2 * MARGIN + caption)
     panels_bottom = MARGIN + rows * (kh * cell + label) + (rows - 1) * GAP
     legend_top = panels_bottom + GAP
     height = legend_top + BAR_HEIGHT + 2 * TEXT_LINE + MARGIN
@@ -170,6 +174,18 @@ def heatmap_layout(kernel: Kernel, cell: int | None = None) -> HeatmapLayout:
             "give a smaller --cell"
         )
     return HeatmapLayout(kh, kw, rows, columns, cell, label, width, height, legend_top)
+
+
+def _caption(kernel: Kernel) -> str:
+    """The legend's last line: the kernel's name, size, and what its matrices are."""
+    kh, kw = kernel.shape
+    if kernel.channels is not None:
+        what = f"mixing {kernel.channels[0]} in -> {kernel.channels[1]} out"
+    elif len(kernel.matrices) > 1:
+        what = f"{len(kernel.matrices)} matrices, {kernel.combine}"
+    else:
+        what = ""
+    return printable(f"{kernel.name}  {kh}x{kw}" + (f", {what}" if what else "") + "   blue < 0 < red")
 
 
 def _font(size: int) -> Font:
@@ -209,7 +225,7 @@ def render_heatmap(kernel: Kernel, cell: int | None = None) -> NDArray[np.uint8]
     image = Image.new("RGB", (layout.width, layout.height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     cell_font = _font(max(10, min(28, layout.cell // 4)))
-    small = _font(11)
+    small = _font(LEGEND_FONT)
     framed = layout.cell >= MIN_FRAMED
     for index, (title, matrix) in enumerate(labelled):
         for (i, j), value in np.ndenumerate(matrix):
@@ -253,12 +269,5 @@ def _draw_legend(
     draw.text((left, values_y), low, font=font, fill=INK_DARK)
     draw.text(((left + right) / 2, values_y), "0", font=font, fill=INK_DARK, anchor="ma")
     draw.text((right, values_y), high, font=font, fill=INK_DARK, anchor="ra")
-    kh, kw = kernel.shape
-    if kernel.channels is not None:
-        what = f"mixing {kernel.channels[0]} in -> {kernel.channels[1]} out"
-    elif len(kernel.matrices) > 1:
-        what = f"{len(kernel.matrices)} matrices, {kernel.combine}"
-    else:
-        what = ""
-    caption = printable(f"{kernel.name}  {kh}x{kw}" + (f", {what}" if what else "") + "   blue < 0 < red")
+    caption = _caption(kernel)
     draw.text((left, values_y + TEXT_LINE), caption, font=font, fill=INK_DARK)
