@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -332,3 +333,17 @@ def test_a_long_kernel_name_widens_the_picture_instead_of_being_cut(tmp_path: Pa
     caption_rows = picture[layout.legend_top + 14 + 2 + 16 :, :, :].astype(np.int64)
     ink = np.nonzero((caption_rows.sum(axis=2) < 400).any(axis=0))[0]
     assert ink.size and ink.max() > layout.width // 2 and ink.max() < layout.width - MARGIN // 2
+
+
+def test_plot_without_a_suffix_is_png(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = cli(monkeypatch, capsys, "kernels", "show", "sobel-x", "--plot", str(tmp_path / "plain"))
+    assert code == 0, err
+    assert (tmp_path / "plain").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = cli(monkeypatch, capsys, "kernels", "show", "sobel-x", "--plot", os.devnull)
+    assert code == 0, err
+    # A folder is refused in one line, and left as it was.
+    code, _, err = cli(monkeypatch, capsys, "kernels", "show", "sobel-x", "--plot", str(tmp_path))
+    assert code in (1, 2) and len(err.splitlines()) == 1 and err.startswith("convcli: error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]

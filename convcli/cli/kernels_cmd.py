@@ -264,7 +264,8 @@ def show_kernel(
         from convcli.io import write_image
         from convcli.pictures import render_heatmap
 
-        write_image(render_heatmap(kernel, cell), None, plot)
+        # No suffix (a plain name, /dev/null, a FIFO) means PNG: this command has no --format.
+        write_image(render_heatmap(kernel, cell), None, plot, fmt="PNG" if not plot.suffix else None)
         return
     if cell is not None:
         raise ParameterError("`--cell` goes with `--plot`")
