@@ -11,6 +11,7 @@ import typer
 
 from convcli.cli.completion import complete_kernel
 from convcli.cli.params import Command, DebugOpt, show_help_without_command
+from convcli.errors import ParameterError
 from convcli.text import printable
 
 if TYPE_CHECKING:
@@ -188,9 +189,15 @@ def tap_format(values: NDArray[np.float64], columns: int, available: int) -> tup
 
 
 def _print_matrix(console: Console, matrix: NDArray[np.float64], peak: float, fmt: TapFormat, per_block: int) -> None:
-    """The taps on a colour scale (red negative, green positive, brighter = larger), in blocks of columns."""
+    """The taps on the heat map's colour scale (blue negative, white zero, red positive), in blocks of columns.
+
+    Each cell's background is its heat-map colour; the numbers keep their sign, so the matrix reads
+    the same without colour (``NO_COLOR``, or not a terminal: rich then writes no styles).
+    """
     import numpy as np
     from rich.text import Text
+
+    from convcli.pictures import tap_colour, text_colour
 
     width = fmt.width(matrix)
     columns = matrix.shape[1]
@@ -201,17 +208,12 @@ def _print_matrix(console: Console, matrix: NDArray[np.float64], peak: float, fm
         for row in matrix[:, first:last]:
             line = Text("  ")
             for index, value in enumerate(row):
-                strength = abs(float(value)) / peak if peak else 0.0
-                level = int(90 + 165 * strength)
-                if value > 0:
-                    style = f"rgb(40,{level},40)"
-                elif value < 0:
-                    style = f"rgb({level},40,40)"
-                else:
-                    style = "dim"
-                if strength > 0.5:
-                    style = f"bold {style}"
-                line.append((" " if index else "") + fmt.cell(float(value)).rjust(width), style=style)
+                background = tap_colour(float(value), peak)
+                ink = text_colour(background)
+                if index:
+                    line.append(" ")
+                style = "rgb({},{},{}) on rgb({},{},{})".format(*ink, *background)
+                line.append(fmt.cell(float(value)).rjust(width), style=style)
             console.print(line, no_wrap=True, crop=False)
     if fmt.exponent:
         shown = fmt.cell(float(matrix.flat[int(np.argmax(np.abs(matrix)))]))
@@ -220,12 +222,30 @@ def _print_matrix(console: Console, matrix: NDArray[np.float64], peak: float, fm
 
 
 @kernels_app.command("show", cls=Command)
-def show_kernel(name: NameArg, debug: DebugOpt = False) -> None:
+def show_kernel(
+    name: NameArg,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Draw the matrices as a heat map into this picture (format from the suffix; - for PNG on "
+            "standard output) instead of printing them.",
+            metavar="FILE",
+        ),
+    ] = None,
+    cell: Annotated[
+        int | None,
+        typer.Option("--cell", help="With --plot: the side of one tap's square, in pixels.", metavar="N"),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
     """Print a kernel's matrices on a colour scale, their sums, separability and normalisation.
 
     [bold]Examples[/bold]
 
       convcli kernels show sobel
+
+      convcli kernels show kirsch --plot kirsch.png   [dim]# a heat map: blue < 0 < red[/dim]
 
       convcli kernels show gaussian:sigma=2        [dim]# shows the radius it derives: 6[/dim]
     """
@@ -240,7 +260,19 @@ def show_kernel(name: NameArg, debug: DebugOpt = False) -> None:
         return escape(printable(value))
 
     kernel = load_kernel(name)
+    if plot is not None:
+        from convcli.io import write_image
+        from convcli.pictures import render_heatmap
+
+        # No suffix (a plain name, /dev/null, a FIFO) means PNG: this command has no --format.
+        write_image(render_heatmap(kernel, cell), None, plot, fmt="PNG" if not plot.suffix else None)
+        return
+    if cell is not None:
+        raise ParameterError("`--cell` goes with `--plot`")
     console = Console()
+    if console.no_color:
+        # NO_COLOR: no styles at all, not even bold, so that nothing but text reaches the terminal.
+        console = Console(color_system=None)
     console.print(f"[bold cyan]{text(kernel.name)}[/bold cyan]: {text(kernel.description)}")
     details = [f"size {kernel.shape[0]}x{kernel.shape[1]}", f"kind {_kind_label(kernel)}"]
     if kernel.params:
@@ -288,7 +320,7 @@ def show_kernel(name: NameArg, debug: DebugOpt = False) -> None:
         if printed:
             _print_matrix(console, matrix, peak, fmt, per_block)
     if printed:
-        console.print("\n  [dim]colour: red negative, green positive; brighter is larger[/dim]")
+        console.print("\n  [dim]colour: blue negative, white zero, red positive; stronger is larger[/dim]")
 
 
 @kernels_app.command("export", cls=Command)

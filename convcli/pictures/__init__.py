@@ -1,0 +1,21 @@
+"""Pictures convcli draws: kernel heat maps."""
+
+from convcli.pictures.heatmap import (
+    NEGATIVE_RGB,
+    POSITIVE_RGB,
+    HeatmapLayout,
+    heatmap_layout,
+    render_heatmap,
+    tap_colour,
+    text_colour,
+)
+
+__all__ = [
+    "NEGATIVE_RGB",
+    "POSITIVE_RGB",
+    "HeatmapLayout",
+    "heatmap_layout",
+    "render_heatmap",
+    "tap_colour",
+    "text_colour",
+]
