@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import io
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,8 @@ from PIL import Image
 
 from convcli.compare import COMPARE_BACKGROUND, COMPARE_GAP, LABEL_HEIGHT, compare_pictures, output_offset
 from convcli.preview import UPPER_HALF, preview_wanted, render_preview
+
+from conftest import SAMPLES
 
 
 def run(
@@ -220,6 +226,8 @@ def test_preview_decision() -> None:
 def _run_in_pty(cmd: list[str], env: dict[str, str]) -> tuple[int, bytes]:
     """Run ``cmd`` with stderr (and stdin) on a pseudo-terminal; return its status and what it drew."""
     leader, follower = pty.openpty()
+    # 40 columns by 12 rows: the preview must fit the terminal's width and height.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 40, 0, 0))
     process = subprocess.Popen(cmd, stdin=follower, stdout=subprocess.DEVNULL, stderr=follower, env=env)
     os.close(follower)
     chunks = []
@@ -246,6 +254,10 @@ def test_preview_in_a_pseudo_terminal(convcli_exe: list[str], small: dict[str, P
     status, drawn = _run_in_pty(cmd, env)
     assert status == 0, drawn
     assert b"\x1b[38;2;" in drawn and b"48;2;" in drawn and UPPER_HALF.encode() in drawn
+    lines = [line for line in drawn.decode().splitlines() if UPPER_HALF in line]
+    # 21x30 pixels in 40 columns and 10 rows (two kept for the prompt): 20 pixels tall fit, so
+    # shrunk by 20/21 to 20x29 pixels, 10 rows of 29 cells.
+    assert len(lines) == 10 and all(line.count(UPPER_HALF) == 29 for line in lines)
     status, drawn = _run_in_pty(cmd, {**env, "NO_COLOR": "1"})
     assert status == 0 and b"\x1b[" not in drawn and b"wrote" in drawn
 
@@ -265,3 +277,15 @@ def test_no_preview_through_a_pipe_or_on_standard_output(
         env,
     )
     assert status == 0 and b"\x1b[" not in drawn
+
+
+def test_the_readme_compare_picture_is_what_the_script_makes(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "docs" / "pictures_compare.py"
+    spec = importlib.util.spec_from_file_location("pictures_compare", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    made = load(module.compare_picture(tmp_path))
+    np.testing.assert_array_equal(made, load(script.parent / "compare.png"))
+    source = load(SAMPLES / "astronaut.png")
+    np.testing.assert_array_equal(made[: source.shape[0], : source.shape[1]], source)

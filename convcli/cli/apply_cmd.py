@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Annotated
 
@@ -107,7 +106,13 @@ def _draw_preview(path: str) -> None:
     except ConvcliError as exc:  # a float TIFF or an array file has no picture to show
         warning_line(f"no preview: {exc}")
         return
-    size = shutil.get_terminal_size()
+    # The terminal is the one stderr draws on; shutil.get_terminal_size asks stdout's, which may be a file.
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        size = os.terminal_size((PREVIEW_COLUMNS, PREVIEW_ROWS + 2))
+    if size.columns <= 0 or size.lines <= 0:  # a terminal that reports no size
+        size = os.terminal_size((PREVIEW_COLUMNS, PREVIEW_ROWS + 2))
     columns, rows = min(PREVIEW_COLUMNS, size.columns), min(PREVIEW_ROWS, max(1, size.lines - 2))
     sys.stderr.write(render_preview(picture.pixels, picture.alpha, columns=columns, rows=rows))
     sys.stderr.flush()
