@@ -260,6 +260,8 @@ def test_preview_in_a_pseudo_terminal(convcli_exe: list[str], small: dict[str, P
     assert len(lines) == 10 and all(line.count(UPPER_HALF) == 29 for line in lines)
     status, drawn = _run_in_pty(cmd, {**env, "NO_COLOR": "1"})
     assert status == 0 and b"\x1b[" not in drawn and b"wrote" in drawn
+    status, drawn = _run_in_pty([*cmd, "--quiet"], env)
+    assert status == 0 and drawn == b""
 
 
 def test_no_preview_through_a_pipe_or_on_standard_output(
@@ -289,3 +291,14 @@ def test_the_readme_compare_picture_is_what_the_script_makes(tmp_path: Path) -> 
     np.testing.assert_array_equal(made, load(script.parent / "compare.png"))
     source = load(SAMPLES / "astronaut.png")
     np.testing.assert_array_equal(made[: source.shape[0], : source.shape[1]], source)
+
+
+def test_a_16_bit_input_is_shown_rounded_to_8_bits(convcli_exe: list[str], tmp_path: Path) -> None:
+    values = np.random.default_rng(16).integers(0, 65536, (9, 11), dtype=np.uint16)
+    source = tmp_path / "deep.png"
+    Image.fromarray(values).save(source)  # mode I;16
+    identity = load(run(convcli_exe, "apply", str(source), "-k", "identity", "-o", "-").stdout)
+    np.testing.assert_array_equal(identity, np.rint(values / 257.0).astype(np.uint8))
+    side = load(run(convcli_exe, "apply", str(source), "-k", "identity", "--compare", "-o", "-").stdout)
+    np.testing.assert_array_equal(side[:9, :11], identity)
+    np.testing.assert_array_equal(side[:9, 11 + COMPARE_GAP :], identity)

@@ -53,7 +53,8 @@ def apply(
         typer.Option(
             "--preview",
             help="Draw a small preview of the written image on the terminal (truecolor half blocks); "
-            "only when stderr is a terminal, the image is not on standard output and NO_COLOR is unset.",
+            "only when stderr is a terminal, the image is not on standard output, NO_COLOR is unset and "
+            "--quiet is not given.",
         ),
     ] = False,
     quiet: QuietOpt = False,
@@ -91,7 +92,7 @@ def apply(
     if not quiet and result.destination != "<stdout>":
         shape = "x".join(str(n) for n in result.output_shape[1::-1])
         sys.stderr.write(f"wrote {printable(result.destination)} ({shape}, {result.seconds:.2f} s)\n")
-    if preview and preview_wanted(sys.stderr.isatty(), result.destination == "<stdout>", os.environ):
+    if preview and not quiet and preview_wanted(sys.stderr.isatty(), result.destination == "<stdout>", os.environ):
         _draw_preview(result.destination)
 
 
