@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from convcli.compare import compare_pictures, compare_shape
 from convcli.core import centre_indices, convolve, map_to_float32, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.alpha import split_alpha, stack_alpha, sums_to_one
 from convcli.core.bands import combine_responses, filter_banded
@@ -652,6 +653,16 @@ def check_job(
         check_output_capability(explicit, frames=True)
 
 
+def _check_compare(job: JobOptions, fmt: str | None, in_place: bool) -> None:
+    """Refuse, before decoding, what a side-by-side picture cannot be."""
+    if in_place:
+        raise ParameterError("`--compare` writes a new picture; it cannot replace the input (--in-place)")
+    if job.output.depth != 8 or fmt == "NPY":
+        raise ParameterError("`--compare` writes an 8-bit picture; drop --depth 16/float and .npy output")
+    if job.input.all_frames:
+        raise ParameterError("`--compare` shows one frame; drop --all-frames")
+
+
 def filter_file(
     source: str | Path,
     destination: str | Path | None,
@@ -660,6 +671,7 @@ def filter_file(
     *,
     in_place: bool = False,
     exclusive: bool = False,
+    compare: bool = False,
 ) -> FileResult:
     """Read ``source``, apply ``kernels`` in sequence, map to 8 (or 16) bits and write ``destination``.
 
@@ -670,7 +682,8 @@ def filter_file(
     Everything that can be checked without the pixels (formats, depth, the limits) is checked
     before any pixel is decoded. ``exclusive=True`` claims ``destination`` instead of replacing
     it: the write fails if that name exists when the result is ready, as when a concurrent run
-    wrote it first.
+    wrote it first. ``compare=True`` writes the input and the output side by side, labelled
+    (:mod:`convcli.compare`), instead of the output alone: 8-bit, one frame, never in place.
 
     Raises
     ------
@@ -699,6 +712,8 @@ def filter_file(
     keeps_format = in_place and output.format is None and suffix_format(destination) is None
     fmt = None if keeps_format else format_from_name(destination, output.format)
     check_job(resolved, job, [] if fmt is None else [fmt])
+    if compare:
+        _check_compare(job, fmt, in_place)
     if str(destination) == STDIO:
         check_stdout()
     through_stdio = STDIO in (str(source), str(destination))
@@ -715,6 +730,8 @@ def filter_file(
         if job.input.all_frames and header.frames > 1:
             check_output_capability(fmt, frames=True)
         height, width = _output_shape((header.height, header.width), resolved, job.filter)
+        if compare:
+            height, width = compare_shape((header.height, header.width), (height, width))
         problem = size_problem(fmt, width, height)
         if problem:
             raise ParameterError(f"{'<stdout>' if str(destination) == STDIO else destination}: {problem}")
@@ -752,6 +769,10 @@ def filter_file(
     # Each kernel steps by the stride: the output covers the same area in fewer pixels.
     rows, cols = (step ** len(resolved) for step in resolve_pair(job.filter.stride, "stride"))
     metadata = NO_METADATA if output.strip else pictures[0].metadata.scaled((rows, cols))
+    if compare:  # the input is shown unscaled: its resolution stands for the picture
+        metadata = NO_METADATA if output.strip else pictures[0].metadata
+        labels = ("input", " + ".join(k.name for k in resolved))
+        frames = [compare_pictures(pictures[0].pixels, pictures[0].alpha, *frames[0], labels)]
     written = write_frames(
         frames,
         destination,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
 
-from convcli.cli import error_line
+from convcli.cli import error_line, warning_line
 from convcli.cli.params import (
     KernelOpt,
     QuietOpt,
@@ -39,6 +40,23 @@ def apply(
     in_place: Annotated[
         bool, typer.Option("--in-place", help="Overwrite the input file with the result (atomically).")
     ] = False,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Write the input and the output side by side, labelled, instead of the output alone "
+            "(8-bit, one frame).",
+        ),
+    ] = False,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview",
+            help="Draw a small preview of the written image on the terminal (truecolor half blocks); "
+            "only when stderr is a terminal, the image is not on standard output, NO_COLOR is unset and "
+            "--quiet is not given.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     *,
     job: JobOptions,
@@ -54,8 +72,11 @@ def apply(
       convcli apply photo.jpg -k sobel-x -m normalize --gray -o gx.png
 
       cat a.png | convcli apply - -k gaussian | convcli apply - -k sobel > edges.png
+
+      convcli apply photo.jpg -k sobel -m abs --compare -o side.png --preview
     """
     from convcli.pipeline import default_output_path, filter_file
+    from convcli.preview import preview_wanted
 
     kernels = load_kernels(kernel)
     destination = output if output is not None else ("-" if input == "-" else None)
@@ -64,10 +85,35 @@ def apply(
     planned = destination or (input if in_place else default_output_path(input, kernels, job.output.format))
     warn_ignored_encoder_options(job, [output_format(planned, job)])
     try:
-        result = filter_file(input, destination, kernels, job, in_place=in_place)
+        result = filter_file(input, destination, kernels, job, in_place=in_place, compare=compare)
     except KeyboardInterrupt:
         error_line("interrupted; no output was written")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if not quiet and result.destination != "<stdout>":
         shape = "x".join(str(n) for n in result.output_shape[1::-1])
         sys.stderr.write(f"wrote {printable(result.destination)} ({shape}, {result.seconds:.2f} s)\n")
+    if preview and not quiet and preview_wanted(sys.stderr.isatty(), result.destination == "<stdout>", os.environ):
+        _draw_preview(result.destination)
+
+
+def _draw_preview(path: str) -> None:
+    """Read the written image back and draw it on stderr, fitted to the terminal."""
+    from convcli.errors import ConvcliError
+    from convcli.io import read_image
+    from convcli.preview import PREVIEW_COLUMNS, PREVIEW_ROWS, render_preview
+
+    try:
+        picture = read_image(path, max_pixels=None)
+    except ConvcliError as exc:  # a float TIFF or an array file has no picture to show
+        warning_line(f"no preview: {exc}")
+        return
+    # The terminal is the one stderr draws on; shutil.get_terminal_size asks stdout's, which may be a file.
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        size = os.terminal_size((PREVIEW_COLUMNS, PREVIEW_ROWS + 2))
+    if size.columns <= 0 or size.lines <= 0:  # a terminal that reports no size
+        size = os.terminal_size((PREVIEW_COLUMNS, PREVIEW_ROWS + 2))
+    columns, rows = min(PREVIEW_COLUMNS, size.columns), min(PREVIEW_ROWS, max(1, size.lines - 2))
+    sys.stderr.write(render_preview(picture.pixels, picture.alpha, columns=columns, rows=rows))
+    sys.stderr.flush()
