@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.compare import compare_pictures, compare_shape
 from convcli.core import centre_indices, convolve, map_to_float32, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.alpha import split_alpha, stack_alpha, sums_to_one
 from convcli.core.bands import combine_responses, filter_banded
@@ -59,6 +58,7 @@ from convcli.options import (
     OutputOptions,
     PaddingSpec,
 )
+from convcli.pictures.compare import compare_pictures, compare_shape
 
 __all__ = [
     "FileResult",
@@ -683,7 +683,7 @@ def filter_file(
     before any pixel is decoded. ``exclusive=True`` claims ``destination`` instead of replacing
     it: the write fails if that name exists when the result is ready, as when a concurrent run
     wrote it first. ``compare=True`` writes the input and the output side by side, labelled
-    (:mod:`convcli.compare`), instead of the output alone: 8-bit, one frame, never in place.
+    (:mod:`convcli.pictures.compare`), instead of the output alone: 8-bit, one frame, never in place.
 
     Raises
     ------

@@ -19,8 +19,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from convcli.compare import COMPARE_BACKGROUND, COMPARE_GAP, LABEL_HEIGHT, compare_pictures, output_offset
-from convcli.preview import UPPER_HALF, preview_wanted, render_preview
+from convcli.pictures.compare import COMPARE_BACKGROUND, COMPARE_GAP, LABEL_HEIGHT, compare_pictures, output_offset
+from convcli.pictures.preview import UPPER_HALF, preview_wanted, render_preview
 
 from conftest import SAMPLES
 
@@ -282,8 +282,8 @@ def test_no_preview_through_a_pipe_or_on_standard_output(
 
 
 def test_the_readme_compare_picture_is_what_the_script_makes(tmp_path: Path) -> None:
-    script = Path(__file__).resolve().parent.parent / "docs" / "pictures_compare.py"
-    spec = importlib.util.spec_from_file_location("pictures_compare", script)
+    script = Path(__file__).resolve().parent.parent / "docs" / "make_pictures.py"
+    spec = importlib.util.spec_from_file_location("make_pictures_compare", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

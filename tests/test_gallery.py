@@ -15,7 +15,9 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from convcli.cli import main
-from convcli.gallery import (
+from convcli.kernels import load_kernel
+from convcli.options import JobOptions
+from convcli.pictures.gallery import (
     GAP,
     LABEL_HEIGHT,
     gallery_file,
@@ -24,8 +26,6 @@ from convcli.gallery import (
     make_sheet,
     split_kernel_specs,
 )
-from convcli.kernels import load_kernel
-from convcli.options import JobOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

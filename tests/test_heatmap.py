@@ -297,7 +297,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def test_the_readme_heat_maps_are_made_by_the_script(tmp_path: Path) -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("pictures_heatmaps", DOCS / "pictures_heatmaps.py")
+    spec = importlib.util.spec_from_file_location("make_pictures_heatmaps", DOCS / "make_pictures.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -75,8 +75,8 @@ def apply(
 
       convcli apply photo.jpg -k sobel -m abs --compare -o side.png --preview
     """
+    from convcli.pictures.preview import preview_wanted
     from convcli.pipeline import default_output_path, filter_file
-    from convcli.preview import preview_wanted
 
     kernels = load_kernels(kernel)
     destination = output if output is not None else ("-" if input == "-" else None)
@@ -100,7 +100,7 @@ def _draw_preview(path: str) -> None:
     """Read the written image back and draw it on stderr, fitted to the terminal."""
     from convcli.errors import ConvcliError
     from convcli.io import read_image
-    from convcli.preview import PREVIEW_COLUMNS, PREVIEW_ROWS, render_preview
+    from convcli.pictures.preview import PREVIEW_COLUMNS, PREVIEW_ROWS, render_preview
 
     try:
         picture = read_image(path, max_pixels=None)

@@ -84,8 +84,8 @@ def gallery(
 
       convcli gallery photo.jpg -k sobel,gaussian:sigma=3,laplacian --columns 2 -o sheet.png
     """
-    from convcli.gallery import gallery_file, gallery_kernels, split_kernel_specs
     from convcli.options import JobOptions
+    from convcli.pictures.gallery import gallery_file, gallery_kernels, split_kernel_specs
 
     chosen = gallery_kernels(None if kernels is None else split_kernel_specs(kernels))
     if output == "-" and sys.stdout.isatty():

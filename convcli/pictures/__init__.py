@@ -1,4 +1,5 @@
-"""Pictures convcli draws: kernel heat maps."""
+"""Pictures convcli draws: kernel heat maps (here), contact sheets (:mod:`.gallery`), side-by-side
+comparisons (:mod:`.compare`) and terminal previews (:mod:`.preview`)."""
 
 from convcli.pictures.heatmap import (
     NEGATIVE_RGB,
