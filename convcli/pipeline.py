@@ -591,7 +591,8 @@ def output_path(
     return folder / default_output_path(source, kernels, fmt).name
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Both exist and are one file (through links, or another spelling of the path)."""
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
@@ -704,7 +705,7 @@ def filter_file(
             raise ParameterError("`--in-place` needs an input file, not standard input")
         if destination is None:
             destination = source
-        elif str(destination) == STDIO or not _same_file(Path(source), Path(destination)):
+        elif str(destination) == STDIO or not same_file(Path(source), Path(destination)):
             raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
     destination = output_path(source, destination, resolved, output.format)
     # None until the header is read when the name has no suffix: the output takes the input's format,
@@ -717,7 +718,7 @@ def filter_file(
     if str(destination) == STDIO:
         check_stdout()
     through_stdio = STDIO in (str(source), str(destination))
-    if not in_place and not through_stdio and _same_file(Path(source), Path(destination)):
+    if not in_place and not through_stdio and same_file(Path(source), Path(destination)):
         raise ParameterError(
             f"{destination}: the output would overwrite the input; choose another -o, or use --in-place"
         )

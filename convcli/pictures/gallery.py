@@ -19,7 +19,6 @@ Transparent input is composited over white before filtering, as the sheet shows 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from convcli.errors import ParameterError
 from convcli.io import STDIO, check_stdout, read_image, resolve_format, write_image
 from convcli.kernels import Kernel, iter_kernels, load_kernel
 from convcli.options import DEFAULT_MAX_PIXELS, FilterOptions, JobOptions, OutputOptions
-from convcli.pipeline import render
+from convcli.pipeline import render, same_file
 
 GAP = 8
 LINE_HEIGHT = 13
@@ -265,14 +264,6 @@ def make_sheet(
     return np.asarray(sheet).copy()
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Both exist and are one file (through links, or another spelling of the path)."""
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 @dataclass
 class GalleryResult:
     """What :func:`gallery_file` did."""
@@ -306,7 +297,7 @@ def gallery_file(
     resolve_format(destination, job.output.format)
     if str(destination) == STDIO:
         check_stdout()
-    elif str(source) != STDIO and _same_file(Path(source), Path(destination)):
+    elif str(source) != STDIO and same_file(Path(source), Path(destination)):
         raise ParameterError(f"{destination}: is the input; the sheet would overwrite it; choose another -o")
     picture = read_image(source, gray=job.input.gray, max_pixels=job.limits.max_pixels)
     sheet = make_sheet(
