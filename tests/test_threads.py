@@ -10,6 +10,7 @@ import pytest
 
 import convcli.core.threads as threads_module
 from convcli.core import convolve
+from convcli.core.threads import one_blas_thread, run_bands
 from convcli.errors import ParameterError
 
 from reference import assert_close, correlate_reference
@@ -107,3 +108,33 @@ def test_threads_none_uses_one_thread_per_cpu(method: str, monkeypatch: pytest.M
     one = convolve(image, kernel, method=method, threads=1)
     assert decided[-1] == (1, 1)
     np.testing.assert_array_equal(several, one)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_blas_stays_on_the_calling_thread_inside_bands() -> None:
+    """Inside every band BLAS may use one thread (convcli's threads are the bands); the limit
+    found before is restored afterwards, also when bands of several calls overlap."""
+    from threadpoolctl import threadpool_limits
+
+    if not _blas_threads():
+        pytest.skip("NumPy's BLAS is not visible to threadpoolctl")
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert set(_blas_threads()) == {2}
+        seen: list[list[int]] = []
+
+        def worker(r0: int, r1: int) -> None:
+            seen.append(_blas_threads())
+
+        run_bands(worker, 64, 2, work=1e12)
+        assert len(seen) == 2 and all(threads == [1] * len(threads) for threads in seen)
+        assert set(_blas_threads()) == {2}
+        # two callers overlapping: the first in sets the limit, the last out restores it
+        with one_blas_thread():
+            run_bands(worker, 64, 2, work=1e12)
+            assert set(_blas_threads()) == {1}
+        assert set(_blas_threads()) == {2}

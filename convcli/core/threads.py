@@ -7,13 +7,16 @@ engine itself; bands only decide which thread computes which rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
+from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from convcli.errors import ParameterError
 
@@ -81,6 +84,11 @@ def run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: i
     compute the others, so a busy pool can delay but never deadlock a call. Exceptions raised
     by a worker propagate to the caller.
     """
+    with one_blas_thread():
+        _run_bands(worker, rows, threads, work, align)
+
+
+def _run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: int) -> None:
     bands = band_count(threads, rows, work, align)
     worker = _without_float_warnings(worker)
     if bands == 1:
@@ -145,3 +153,36 @@ def check_abandoned() -> None:
     abandoned = getattr(_local, "abandoned", None)
     if abandoned is not None and abandoned.is_set():
         raise _BandAbandonedError
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter: Any = None
+_controller: ThreadpoolController | None = None
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Keep BLAS on the thread that calls it, for the duration.
+
+    convcli's threads are its bands (``threads``); a BLAS call inside a band (the direct and
+    separable engines' matrix products) must not start threads of its own on top of them, or two
+    bands would run 2 x BLAS threads on two cores. BLAS libraries offer only a process-wide
+    limit, so the first caller sets it (through threadpoolctl) and the last one out restores the
+    limit it found: calls that overlap on several threads share one setting.
+    """
+    global _blas_users, _blas_limiter, _controller
+    with _blas_lock:
+        if _blas_users == 0:
+            if _controller is None:  # lists the loaded BLAS libraries once; NumPy loaded its own on import
+                _controller = ThreadpoolController()
+            _blas_limiter = _controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
