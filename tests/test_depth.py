@@ -21,7 +21,6 @@ from numpy.typing import NDArray
 from PIL import Image
 from scipy import ndimage
 
-from convcli.cli import main
 from convcli.errors import ImageError, LimitError, ParameterError
 from convcli.io import read_image
 from convcli.io.read import read_frames
@@ -29,16 +28,12 @@ from convcli.kernels import load_kernel
 from convcli.options import OUTPUT_DEPTHS, FilterOptions, OutputOptions
 from convcli.pipeline import process_file
 
+from conftest import main_in_process
+
 SCALE = 255.0 / 65535.0
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+cli = main_in_process
 
 
 def one_line(code: int, err: str, want: int) -> str:

@@ -18,7 +18,7 @@ from convcli.cli import main
 from convcli.errors import ImageError, KernelError
 from convcli.kernels import load_kernel
 
-from conftest import SAMPLES
+from conftest import SAMPLES, main_in_process
 
 
 def run(
@@ -37,12 +37,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *ar
     """Run convcli in this process (much faster than a subprocess): exit status, stdout, stderr."""
     monkeypatch.setenv("COLUMNS", str(columns))
     monkeypatch.delenv("CONVCLI_DEBUG", raising=False)
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return main_in_process(capsys, *args)
 
 
 def one_line(code: int, err: str, want: int) -> str:

@@ -13,10 +13,11 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from convcli.cli import main
 from convcli.kernels import load_kernel
 from convcli.pictures import NEGATIVE_RGB, POSITIVE_RGB, heatmap_layout, render_heatmap, tap_colour
 from convcli.pictures.heatmap import GRID_RGB, MARGIN
+
+from conftest import main_in_process
 
 Pixels = NDArray[np.uint8]
 
@@ -30,12 +31,7 @@ def cli(
         monkeypatch.delenv(name, raising=False)
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return main_in_process(capsys, *args)
 
 
 def sample(picture: Pixels, box: tuple[int, int, int, int]) -> NDArray[np.int64]:
