@@ -17,7 +17,7 @@ from convcli.cli.params import (
     warn_ignored_encoder_options,
     with_job_options,
 )
-from convcli.errors import ExitCode, ParameterError
+from convcli.errors import ConvcliError, ExitCode, ParameterError
 from convcli.options import JobOptions
 from convcli.text import printable
 
@@ -76,13 +76,17 @@ def apply(
       convcli apply photo.jpg -k sobel -m abs --compare -o side.png --preview
     """
     from convcli.pictures.preview import preview_wanted
-    from convcli.pipeline import default_output_path, filter_file
+    from convcli.pipeline import filter_file, output_path
 
     kernels = load_kernels(kernel)
     destination = output if output is not None else ("-" if input == "-" else None)
     if destination == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
-    planned = destination or (input if in_place else default_output_path(input, kernels, job.output.format))
+    try:  # where filter_file will write, to tell which encoder options apply
+        in_place_target = in_place and destination is None
+        planned = input if in_place_target else output_path(input, destination, kernels, job.output.format)
+    except ConvcliError:  # filter_file reports a bad output path itself, after the input's checks
+        planned = destination or input
     warn_ignored_encoder_options(job, [output_format(planned, job)])
     try:
         result = filter_file(input, destination, kernels, job, in_place=in_place, compare=compare)
@@ -98,7 +102,6 @@ def apply(
 
 def _draw_preview(path: str) -> None:
     """Read the written image back and draw it on stderr, fitted to the terminal."""
-    from convcli.errors import ConvcliError
     from convcli.io import read_image
     from convcli.pictures.preview import PREVIEW_COLUMNS, PREVIEW_ROWS, render_preview
 
