@@ -457,19 +457,27 @@ def render(
     if options.linear:  # the curve is encoded after the last kernel, before the output mapping
         return _map_pixels(apply_kernels(pixels, [*head, last], options), output, source)
     values = apply_kernels(pixels, head, options) if head else np.asarray(pixels)
-    if last.weights is None and output.mode in ("clip", "abs") and output.depth == 8:
+    if last.weights is None:
         padding, _ = _anchored(last, options)
         kernel_offset = np.float32(last.offset)
+        kwargs = {**options.convolve_kwargs(), "padding": padding}
 
-        def to_pixels(band: NDArray[np.float32]) -> NDArray[np.uint8]:
+        def with_offset(band: NDArray[np.float32]) -> NDArray[np.float32]:
             if kernel_offset:
                 band += kernel_offset
-            return map_to_uint8(band, output.mode, scale=output.scale, offset=output.offset, overwrite=True)
+            return band
 
-        kwargs = {**options.convolve_kwargs(), "padding": padding}
-        return filter_banded(
-            values, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8, **kwargs
-        )
+        def to_pixels(band: NDArray[np.float32]) -> NDArray[np.uint8]:
+            return map_to_uint8(with_offset(band), output.mode, scale=output.scale, offset=output.offset,
+                                overwrite=True)
+
+        if output.mode in ("clip", "abs") and output.depth == 8:
+            return filter_banded(
+                values, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8, **kwargs
+            )
+        if values.dtype.kind == "u":  # 8- and 16-bit samples stay integers for the exact integer engine
+            banded = filter_banded(values, last.matrices, combine=last.combine, transform=with_offset, **kwargs)
+            return _map_pixels(banded, output, source)
     filtered = apply_kernel(values.astype(np.float32, copy=False), last, options)
     return _map_pixels(filtered, output, source)
 

@@ -17,13 +17,15 @@ from typing import Any, Unpack
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.core.border import resolve_border
-from convcli.core.convolve import ConvolveOptions, prepare
+from convcli.core.border import BorderMaps, border_index
+from convcli.core.convolve import ConvolveOptions, integer_plan, prepare
 from convcli.core.engine import channel_count
 from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry
 from convcli.core.threads import run_bands
 from convcli.errors import ParameterError
+
+__all__ = ["COMBINE_RULES", "band_rows", "border_index", "combine_responses", "filter_banded", "iter_bands"]
 
 COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
 
@@ -31,38 +33,6 @@ COMBINE_RULES: tuple[str, ...] = ("single", "magnitude", "max", "sum")
 # the temporaries small next to a 4K image (100 MiB as float32) without per-band overhead
 # dominating.
 _BAND_BYTES = 16 * 1024 * 1024
-
-
-def border_index(size: int, before: int, after: int, border: str) -> tuple[NDArray[np.intp], NDArray[np.bool_] | None]:
-    """Source index of every position of an axis padded by ``before``/``after`` pixels.
-
-    Returns the indices into ``[0, size)`` and, for ``zero``/``constant``, a mask of the
-    positions that lie inside the image (the others take the constant). The maps equal
-    numpy.pad's, including pads wider than the image.
-
-    >>> border_index(4, 2, 2, "reflect")[0].tolist()
-    [2, 1, 0, 1, 2, 3, 2, 1]
-    >>> border_index(4, 2, 2, "symmetric")[0].tolist()
-    [1, 0, 0, 1, 2, 3, 3, 2]
-    >>> border_index(4, 2, 2, "wrap")[0].tolist()
-    [2, 3, 0, 1, 2, 3, 0, 1]
-    """
-    mode = resolve_border(border)
-    positions = np.arange(-before, size + after, dtype=np.intp)
-    if mode in ("zero", "constant"):
-        inside = (positions >= 0) & (positions < size)
-        return np.clip(positions, 0, size - 1), inside
-    if mode == "edge" or size == 1:
-        return np.clip(positions, 0, size - 1), None
-    if mode == "wrap":
-        return np.mod(positions, size), None
-    if mode == "reflect":
-        period = 2 * size - 2
-        folded = np.mod(positions, period)
-        return np.where(folded >= size, period - folded, folded), None
-    period = 2 * size  # symmetric
-    folded = np.mod(positions, period)
-    return np.where(folded >= size, period - 1 - folded, folded), None
 
 
 def band_rows(geometry: Geometry, width: int, channels: int, matrices: int = 1) -> int:
@@ -86,34 +56,17 @@ def iter_bands(
 ) -> Iterator[tuple[int, int, NDArray[np.float32], Geometry]]:
     """Yield ``(first, stop, padded_band, band_geometry)`` for consecutive bands of output rows
     ``start..stop`` (default: all of them)."""
-    height, width = image.shape[:2]
-    top, bottom, left, right = geometry.pad
-    row_index, row_inside = border_index(height, top, bottom, border)
-    col_index, col_inside = border_index(width, left, right, border)
-    fill = np.float32(0.0 if resolve_border(border) == "zero" else border_value)
+    maps = BorderMaps.of(image.shape[:2], geometry.pad, border, border_value)
     extent = geometry.dilated_kernel_shape[0]
     stride = geometry.stride[0]
-    padded_width = left + width + right
+    padded_width = image.shape[1] + geometry.pad[2] + geometry.pad[3]
     end = geometry.out_shape[0] if stop is None else stop
     for first in range(start, end, rows_per_band):
         last = min(end, first + rows_per_band)
         p0 = first * stride
         p1 = (last - 1) * stride + extent
-        rows = row_index[p0:p1]
         band = np.empty((p1 - p0, padded_width, *image.shape[2:]), dtype=np.float32)
-        if rows[-1] - rows[0] == len(rows) - 1 and (len(rows) == 1 or bool(np.all(np.diff(rows) == 1))):
-            source = image[rows[0] : rows[-1] + 1]  # an inner band: a plain slice, no gather
-        else:
-            source = image[rows]  # a band that reaches the top or bottom border
-        band[:, left : left + width] = source  # one pass: copy and convert to float32
-        # Border columns are copies of the band's own image columns, as the border mode maps them.
-        if left:
-            band[:, :left] = band[:, left + col_index[:left]]
-        if right:
-            band[:, left + width :] = band[:, left + col_index[left + width :]]
-        if row_inside is not None and col_inside is not None:  # zero or constant
-            band[~row_inside[p0:p1]] = fill
-            band[:, ~col_inside] = fill
+        maps.gather(image, p0, p1, band)  # one pass: copy and convert to float32
         yield first, last, band, replace(geometry, out_shape=(last - first, geometry.out_shape[1]))
 
 
@@ -184,6 +137,11 @@ def filter_banded(
     # redo the SVD or tap grouping for every band and could pick another engine for the short
     # last band, so bands of one image could differ in rounding.
     plans = [plan_engine(k, geometry, request.method, channels) for k in kernels]
+    integer = integer_plan(request, plans, combine)
+    if integer is not None:  # exact integers over strips of the image's own samples
+        maps = BorderMaps.of(pixels.shape[:2], geometry.pad, request.border, request.border_value)
+        integer.run(pixels, geometry, maps, out, transform=transform, threads=request.threads, strip_rows=rows_per_band)
+        return out
     starts = list(range(0, geometry.out_shape[0], rows))
 
     stopping = threading.Event()

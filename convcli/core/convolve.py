@@ -10,10 +10,11 @@ from typing import Any, TypedDict
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from convcli.core.border import pad_image
-from convcli.core.engine import Float32Array, channel_count
+from convcli.core.border import BorderMaps, pad_image
+from convcli.core.engine import EnginePlan, Float32Array, channel_count
 from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
+from convcli.core.integer import IntegerPlan, plan_integer
 from convcli.core.threads import resolve_threads
 from convcli.core.validate import as_kernel, check_filter_options, check_image
 from convcli.errors import ParameterError
@@ -59,7 +60,9 @@ def convolve(
         ``"auto"`` (a cost model picks from kernel size, rank, image size and stride) or the
         name of an engine in :data:`convcli.core.engines.ENGINES`: ``"direct"``,
         ``"separable"`` (a kernel that is not low-rank is computed exactly as the sum over its
-        full rank; correct but slower than direct) or ``"fft"``.
+        full rank; correct but slower than direct) or ``"fft"``. With ``"auto"``, a uint8 or
+        uint16 image and a kernel with integer taps (after its own scale) are filtered in exact
+        integer arithmetic (:mod:`convcli.core.integer`), with the float engines' results.
     threads
         Maximum worker threads over bands of output rows; ``None`` means ``os.cpu_count()``.
         Small images always use one thread. Results do not depend on the thread count.
@@ -91,11 +94,18 @@ def convolve(
         {"padding": padding, "border": border, "border_value": border_value, "stride": stride,
          "dilation": dilation, "flip": flip, "method": method, "threads": threads},
     )
-    with np.errstate(all="ignore"):  # a float64 pixel beyond float32 is infinity, as a response would be
-        pixels = request.pixels.astype(np.float32, copy=False)
     geometry = request.geometry
-    padded = pad_image(pixels, geometry.pad, request.border, request.border_value)
+    pixels = request.pixels
     plan = plan_engine(request.kernels[0], geometry, request.method, channel_count(pixels.shape))
+    integer = integer_plan(request, [plan], "single")
+    if integer is not None:
+        out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=np.float32)
+        maps = BorderMaps.of(pixels.shape[:2], geometry.pad, request.border, request.border_value)
+        integer.run(pixels, geometry, maps, out, threads=request.threads)
+        return out
+    with np.errstate(all="ignore"):  # a float64 pixel beyond float32 is infinity, as a response would be
+        pixels = pixels.astype(np.float32, copy=False)
+    padded = pad_image(pixels, geometry.pad, request.border, request.border_value)
     # A response beyond float32's range is infinity, clipped by the output mapping; NumPy's
     # overflow warnings about it are not the user's business.
     with np.errstate(all="ignore"):
@@ -135,6 +145,21 @@ class Request:
     geometry: Geometry
     method: str
     threads: int
+
+
+def integer_plan(request: Request, plans: Sequence[EnginePlan], combine: str = "single") -> IntegerPlan | None:
+    """The exact integer engine's plan (:mod:`convcli.core.integer`) for ``request``'s kernels,
+    where ``method="auto"`` finds it cheaper than the float engines' ``plans``; else None.
+
+    Besides their plans' costs, the float engines pay a pass to convert the image to float32 and
+    one per response written out in full (:data:`~convcli.core.integer.PASS_COST`).
+    """
+    if request.method != "auto":
+        return None
+    plan = plan_integer(request.kernels, request.pixels.dtype, request.border, request.border_value, combine)
+    if plan is None or plan.cost > sum(p.cost + 1 for p in plans) + 1:
+        return None
+    return plan
 
 
 def prepare(image: ArrayLike, kernels: Sequence[ArrayLike], options: ConvolveOptions) -> Request:
