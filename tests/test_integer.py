@@ -296,6 +296,7 @@ def test_a_1080p_rgb_sobel_runs_on_two_threads() -> None:
     assert threads_module.band_count(1, 1080, plan.work(1080 * 1920 * 3), step) == 1
     assert threads_module.band_count(2, 512, plan.work(512 * 512 * 3), step) == 1  # small images stay on one
 
+
 PIPELINE_KERNELS = ("sobel", "laplacian", "box", "scharr", "kirsch", "emboss", "sobel-x")
 OUTPUTS = [
     OutputOptions(depth=8),

@@ -136,12 +136,12 @@ def filter_banded(
     # is the same convolution over fewer output rows (EnginePlan.run). Planning per band would
     # redo the SVD or tap grouping for every band and could pick another engine for the short
     # last band, so bands of one image could differ in rounding.
-    plans = [plan_engine(k, geometry, request.method, channels) for k in kernels]
-    integer = integer_plan(request, plans, combine)
+    integer = integer_plan(request, combine)
     if integer is not None:  # exact integers over strips of the image's own samples
         maps = BorderMaps.of(pixels.shape[:2], geometry.pad, request.border, request.border_value)
         integer.run(pixels, geometry, maps, out, transform=transform, threads=request.threads, strip_rows=rows_per_band)
         return out
+    plans = [plan_engine(k, geometry, request.method, channels) for k in kernels]
     starts = list(range(0, geometry.out_shape[0], rows))
 
     stopping = threading.Event()

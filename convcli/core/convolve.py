@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from convcli.core.border import BorderMaps, pad_image
-from convcli.core.engine import EnginePlan, Float32Array, channel_count
+from convcli.core.engine import Float32Array, channel_count
 from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry, PaddingSpec, PairSpec, resolve_geometry
-from convcli.core.integer import IntegerPlan, plan_integer
+from convcli.core.integer import SAMPLE_TYPES, IntegerPlan, plan_integer
 from convcli.core.threads import resolve_threads
 from convcli.core.validate import as_kernel, check_filter_options, check_image
 from convcli.errors import ParameterError
@@ -96,13 +97,13 @@ def convolve(
     )
     geometry = request.geometry
     pixels = request.pixels
-    plan = plan_engine(request.kernels[0], geometry, request.method, channel_count(pixels.shape))
-    integer = integer_plan(request, [plan], "single")
+    integer = integer_plan(request, "single")
     if integer is not None:
         out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=np.float32)
         maps = BorderMaps.of(pixels.shape[:2], geometry.pad, request.border, request.border_value)
         integer.run(pixels, geometry, maps, out, threads=request.threads)
         return out
+    plan = plan_engine(request.kernels[0], geometry, request.method, channel_count(pixels.shape))
     with np.errstate(all="ignore"):  # a float64 pixel beyond float32 is infinity, as a response would be
         pixels = pixels.astype(np.float32, copy=False)
     padded = pad_image(pixels, geometry.pad, request.border, request.border_value)
@@ -147,19 +148,42 @@ class Request:
     threads: int
 
 
-def integer_plan(request: Request, plans: Sequence[EnginePlan], combine: str = "single") -> IntegerPlan | None:
-    """The exact integer engine's plan (:mod:`convcli.core.integer`) for ``request``'s kernels,
-    where ``method="auto"`` finds it cheaper than the float engines' ``plans``; else None.
+def integer_plan(request: Request, combine: str = "single") -> IntegerPlan | None:
+    """The exact integer engine's plan (:mod:`convcli.core.integer`) for ``request``'s kernels
+    combined by ``combine``, where ``method="auto"`` finds it cheaper than the float engines; else None.
 
-    Besides their plans' costs, the float engines pay a pass to convert the image to float32 and
-    one per response written out in full (:data:`~convcli.core.integer.PASS_COST`).
+    The choice depends only on the kernels, the image's sample type and shape, and the options, and
+    is remembered for them: filtering many images alike plans once.
     """
-    if request.method != "auto":
+    if request.method != "auto" or request.pixels.dtype.type not in SAMPLE_TYPES:
         return None
-    plan = plan_integer(request.kernels, request.pixels.dtype, request.border, request.border_value, combine)
-    if plan is None or plan.cost > sum(p.cost + 1 for p in plans) + 1:
+    kernels = tuple((k.shape, k.tobytes()) for k in request.kernels)
+    channels = channel_count(request.pixels.shape)
+    return _integer_choice(
+        kernels, request.pixels.dtype.str, channels, request.border, float(request.border_value), request.geometry,
+        combine,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _integer_choice(
+    kernels: tuple[tuple[tuple[int, ...], bytes], ...],
+    sample_type: str,
+    channels: int,
+    border: str,
+    border_value: float,
+    geometry: Geometry,
+    combine: str,
+) -> IntegerPlan | None:
+    """:func:`integer_plan` for float32 kernels given as ``(shape, bytes)``, hashable."""
+    weights = [np.frombuffer(data, dtype=np.float32).reshape(shape) for shape, data in kernels]
+    plan = plan_integer(weights, np.dtype(sample_type), border, border_value, combine)
+    if plan is None:
         return None
-    return plan
+    # Besides their plans' costs, the float engines pay a pass to convert the image to float32 and
+    # one per response written out in full (see convcli.core.integer.PASS_COST).
+    floats = [plan_engine(k, geometry, "auto", channels) for k in weights]
+    return plan if plan.cost <= sum(p.cost + 1 for p in floats) + 1 else None
 
 
 def prepare(image: ArrayLike, kernels: Sequence[ArrayLike], options: ConvolveOptions) -> Request:

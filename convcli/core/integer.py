@@ -417,10 +417,9 @@ class _Strips:
     @staticmethod
     def to_float(values: IntArray, scale: np.float32, out: Float32Array) -> Float32Array:
         """``values * scale`` in float32 (exact integers, then one rounding of the product)."""
-        if scale == 1:
-            np.copyto(out, values)
-        else:
-            np.multiply(values, scale, out=out, dtype=np.float32)
+        np.copyto(out, values)
+        if scale != 1:  # a second pass, over the strip just written: faster than a mixed-type multiply
+            np.multiply(out, scale, out=out)
         return out
 
     def response(self, response: IntegerResponse, padded: IntArray, out: IntArray) -> None:
