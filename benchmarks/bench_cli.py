@@ -69,8 +69,9 @@ def baseline_tree(ref: str, work: Path) -> Path | None:
     target = work / f"baseline-{ref.replace('/', '-')}"
     target.mkdir()
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "convcli"], capture_output=True,
-                                 check=True, timeout=60).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", ref, "convcli"], capture_output=True, check=True, timeout=60
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
         print(f"baseline {ref!r} left out: {exc}", file=sys.stderr)
@@ -131,33 +132,51 @@ def main() -> int:
     for suffix in ("png", "jpg", "npy"):
         for name, tree in trees.items():
             out = work / f"{name.replace(' ', '-')}.{suffix}"
-            contenders.append((f"{name} apply -k sobel -> {suffix}",
-                               [sys.executable, "-m", "convcli", "apply", str(source), "-k", "sobel", "-q", "-o",
-                                str(out)], out, child_env(tree)))
+            contenders.append(
+                (
+                    f"{name} apply -k sobel -> {suffix}",
+                    [sys.executable, "-m", "convcli", "apply", str(source), "-k", "sobel", "-q", "-o", str(out)],
+                    out,
+                    child_env(tree),
+                )
+            )
         if magick and suffix != "npy":
             out = work / f"magick.{suffix}"
-            contenders.append((f"convert -morphology Convolve Sobel -> {suffix}",
-                               [*magick, str(source), "-morphology", "Convolve", "Sobel", str(out)], out, None))
+            contenders.append(
+                (
+                    f"convert -morphology Convolve Sobel -> {suffix}",
+                    [*magick, str(source), "-morphology", "Convolve", "Sobel", str(out)],
+                    out,
+                    None,
+                )
+            )
         if vips and suffix != "npy":
             out = work / f"vips-sobel.{suffix}"
             contenders.append((f"vips sobel -> {suffix}", [vips, "sobel", str(source), str(out)], out, None))
             out = work / f"vips-conv.{suffix}"
-            contenders.append((f"vips conv (sobel-x mask) -> {suffix}", [vips, "conv", str(source), str(out),
-                                                                         str(mask)], out, None))
+            contenders.append(
+                (f"vips conv (sobel-x mask) -> {suffix}", [vips, "conv", str(source), str(out), str(mask)], out, None)
+            )
 
-    results = []
-    for label, command, output, env in contenders:
+    for _, command, _, env in contenders:
         run_once(command, env)  # warm the page cache, the bytecode caches and any lazy loading
-        times: list[float] = []
-        peaks: list[int] = []
-        for _ in range(args.repeat):
+    # Round robin: each round runs every command once, so a busy spell of the machine lands on all.
+    times: list[list[float]] = [[] for _ in contenders]
+    peaks: list[list[int]] = [[] for _ in contenders]
+    for _ in range(args.repeat):
+        for index, (_, command, _, env) in enumerate(contenders):
             seconds, peak = run_once(command, env)
-            times.append(seconds)
-            peaks.append(peak)
-        results.append((label, statistics.median(times), max(peaks) / 1024, output.stat().st_size / 2**20))
+            times[index].append(seconds)
+            peaks[index].append(peak)
+    results = [
+        (label, statistics.median(times[i]), max(peaks[i]) / 1024, output.stat().st_size / 2**20)
+        for i, (label, _, output, _) in enumerate(contenders)
+    ]
 
-    print(f"End to end, {width}x{height} JPEG, Sobel magnitude; median of {args.repeat} runs, "
-          f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"End to end, {width}x{height} JPEG, Sobel magnitude; median of {args.repeat} runs, "
+        f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print()
     print("| command | time (s) | peak RSS (MiB) | output (MiB) | time / convcli |")
     print("|---|---|---|---|---|")
