@@ -158,11 +158,17 @@ def integer_plan(request: Request, combine: str = "single") -> IntegerPlan | Non
     if request.method != "auto" or request.pixels.dtype.type not in SAMPLE_TYPES:
         return None
     kernels = tuple((k.shape, k.tobytes()) for k in request.kernels)
-    channels = channel_count(request.pixels.shape)
-    return _integer_choice(
-        kernels, request.pixels.dtype.str, channels, request.border, float(request.border_value), request.geometry,
-        combine,
+    # Large kernels are planned afresh: their bytes would make a large key to keep, and filtering
+    # with them takes far longer than planning.
+    large = sum(k.size for k in request.kernels) > _REMEMBERED_TAPS
+    choose = _integer_choice.__wrapped__ if large else _integer_choice
+    return choose(
+        kernels, request.pixels.dtype.str, channel_count(request.pixels.shape), request.border,
+        float(request.border_value), request.geometry, combine,
     )
+
+
+_REMEMBERED_TAPS = 4096
 
 
 @functools.lru_cache(maxsize=64)

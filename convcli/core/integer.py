@@ -50,23 +50,24 @@ SAMPLE_TYPES: tuple[type, ...] = (np.uint8, np.uint16)
 
 # Bytes of padded rows per strip. Every tap makes a pass over the strip's buffers (padded rows,
 # vertical pass, response), which should stay in cache while the taps run; much shorter strips lose
-# to the per-call overhead of NumPy's ufuncs. Chosen with benchmarks/bench_core.py's 1080p
-# integer rows at one thread: about 64 rows of an RGB 1080p image in int16.
+# to the per-call overhead of NumPy's ufuncs. Chosen by timing 1080p RGB images at one thread with
+# strips of 8 to 256 rows: about 64 rows of an RGB 1080p image in int16 did best.
 STRIP_BYTES = 768 * 1024
 
 # The cost model's unit is one pass over a float32 sample in cache. An int16 pass moves half the
 # bytes and NumPy's integer loops vectorise twice as wide, so it costs about half; int32 passes cost
 # less than float32's in practice, since the strips stay in cache. Converting a strip's response to
-# float32 costs half a pass (the output itself is written by the float engines too). Fitted to the
-# 1080p integer rows of benchmarks/bench_core.py, uint8 and uint16.
+# float32 costs half a pass (the output itself is written by the float engines too). Fitted to
+# one-thread timings of both paths on 1080p RGB uint8 and uint16 images, 3x3 and 5x5 kernels.
 PASS_COST = {np.dtype(np.int16): 0.5, np.dtype(np.int32): 0.75}
 CONVERSION_COST = 0.5
 
 # The work figure given to run_bands, in the cost model's unit, is the plan's cost times this.
 # threads.MIN_WORK_PER_THREAD was fitted to the float engines, whose every band converts a float32
 # band of the image (a round trip through memory) before filtering it; this engine's bands are a few
-# strip buffers that stay in cache, so a second thread pays off at a fraction of that work. With 4,
-# a 1080p RGB Sobel runs on two threads and a 512x512 one on one.
+# strip buffers that stay in cache (two threads spend only a few percent more CPU time than one on a
+# 1080p image), so a second thread pays off at a fraction of that work. With 4, a 1080p RGB Sobel
+# runs on two threads and a 512x512 one on one.
 THREAD_WORK_FACTOR = 4.0
 
 
