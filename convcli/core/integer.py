@@ -66,9 +66,10 @@ CONVERSION_COST = 0.5
 # threads.MIN_WORK_PER_THREAD was fitted to the float engines, whose every band converts a float32
 # band of the image (a round trip through memory) before filtering it; this engine's bands are a few
 # strip buffers that stay in cache (two threads spend only a few percent more CPU time than one on a
-# 1080p image), so a second thread pays off at a fraction of that work. With 4, a 1080p RGB Sobel
-# runs on two threads and a 512x512 one on one.
-THREAD_WORK_FACTOR = 4.0
+# 1080p image), so a second thread pays off at a fraction of that work. A judgement, not a fit (the
+# machine it was tuned on was shared): with 6, a 1080p RGB Sobel runs on two threads with room to
+# spare, and a 512x512 one or a 720p gray one on one.
+THREAD_WORK_FACTOR = 6.0
 
 
 @dataclass(frozen=True)
