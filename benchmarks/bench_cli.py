@@ -70,7 +70,7 @@ def baseline_tree(ref: str, work: Path) -> Path | None:
     target.mkdir()
     try:
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", ref, "convcli"], capture_output=True, check=True, timeout=60
+            ["git", "-C", str(ROOT), "archive", ref, "convcli", "kernels"], capture_output=True, check=True, timeout=60
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
