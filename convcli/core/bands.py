@@ -119,7 +119,9 @@ def filter_banded(
     the image is never copied whole: ``image`` may stay uint8 and only bands are float32.
     ``transform`` maps a float32 band to ``out_dtype`` (e.g. rounding and clipping to uint8);
     it must work pixel by pixel, since it sees one band at a time. ``threads`` threads (default:
-    one per CPU; small images use one) each take a contiguous run of bands.
+    one per CPU; small images use one) each take a contiguous run of bands. A uint8 or uint16
+    image and integer kernels go to the exact integer engine (:mod:`convcli.core.integer`) under
+    ``method="auto"``, strip by strip (``rows_per_band`` rows each, if given), with the same results.
 
     >>> img = np.tile(np.array([0, 0, 9, 9], dtype=np.uint8), (3, 1))
     >>> filter_banded(img, [[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]])[1].tolist()
@@ -132,15 +134,15 @@ def filter_banded(
     channels = channel_count(pixels.shape)
     rows = rows_per_band or band_rows(geometry, pixels.shape[1], channels, len(kernels))
     out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=out_dtype)
-    # Each kernel is planned once, for the whole image, and its plan runs band by band: a band
-    # is the same convolution over fewer output rows (EnginePlan.run). Planning per band would
-    # redo the SVD or tap grouping for every band and could pick another engine for the short
-    # last band, so bands of one image could differ in rounding.
     integer = integer_plan(request, combine)
     if integer is not None:  # exact integers over strips of the image's own samples
         maps = BorderMaps.of(pixels.shape[:2], geometry.pad, request.border, request.border_value)
         integer.run(pixels, geometry, maps, out, transform=transform, threads=request.threads, strip_rows=rows_per_band)
         return out
+    # Each kernel is planned once, for the whole image, and its plan runs band by band: a band
+    # is the same convolution over fewer output rows (EnginePlan.run). Planning per band would
+    # redo the SVD or tap grouping for every band and could pick another engine for the short
+    # last band, so bands of one image could differ in rounding.
     plans = [plan_engine(k, geometry, request.method, channels) for k in kernels]
     starts = list(range(0, geometry.out_shape[0], rows))
 
