@@ -7,6 +7,7 @@ the integer engine must give its results bit for bit, before and after every out
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -341,3 +342,37 @@ def test_cli_float_output_holds_the_exact_integers(
             gy = integer_reference(image, load_kernel("sobel-y").matrix, (1, 1, 1, 1), "reflect")
             np.testing.assert_array_equal(got, np.sqrt((gx**2 + gy**2).astype(np.float32)))
     assert len(integer_runs) == 2
+
+
+def test_negative_constant_border_and_unusual_layouts(rng: np.random.Generator, integer_runs: list[str]) -> None:
+    """A negative border value, a big-endian 16-bit image and a strided view: still exact."""
+    sobel = load_kernel("sobel-y").matrix
+    big_endian = sample_image(rng, (12, 10, 3), np.uint16).astype(">u2")
+    strided = sample_image(rng, (12, 21), np.uint8)[:, ::2]
+    for image, options in (
+        (sample_image(rng, (12, 10), np.uint8), {"border": "constant", "border_value": -200.0}),
+        (big_endian, {"border": "symmetric"}),
+        (strided, {"border": "wrap", "stride": (1, 2)}),
+    ):
+        want = convolve(image.astype(np.float32), sobel, method="direct", **options)
+        np.testing.assert_array_equal(convolve(image, sobel, **options), want)
+    assert integer_runs == ["int16", "int32", "int16"]
+
+
+def test_plans_are_remembered_for_small_kernels_only(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filtering many images alike plans once; a large kernel's plan is not kept (nor its bytes)."""
+    convolve_module = importlib.import_module("convcli.core.convolve")  # the name `convolve` is the function
+    calls: list[int] = []
+    original = convolve_module.plan_integer
+
+    def spy(kernels: Any, *args: Any) -> Any:
+        calls.append(int(np.shape(kernels[0])[0]))
+        return original(kernels, *args)
+
+    monkeypatch.setattr(convolve_module, "plan_integer", spy)
+    image = sample_image(rng, (70, 70), np.uint8)
+    small = np.array([[1.0, -3.0, 1.0]]) * 7  # a kernel no other test uses, so not planned yet
+    large = rng.integers(-2, 3, (65, 65)).astype(np.float64)  # 4225 taps
+    for kernel in (small, small, small, large, large):
+        convolve(image, kernel, padding="valid")
+    assert calls == [1, 65, 65]
