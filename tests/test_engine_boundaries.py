@@ -20,6 +20,7 @@ import pytest
 import convcli.core.bands as bands_module
 import convcli.core.direct as direct_module
 import convcli.core.fft as fft_module
+import convcli.core.separable as separable_module
 import convcli.core.threads as threads_module
 from convcli.core import convolve, resolve_geometry
 from convcli.core.bands import filter_banded
@@ -64,6 +65,14 @@ def spy_on_tap_plans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         original(self, acc, *args, **kwargs)
 
     monkeypatch.setattr(direct_module.TapPlan, "apply", apply)
+    # The separable engine's fused horizontal pass: one stack of shifted rows per strip and term.
+    original_stack = separable_module.shifted_columns
+
+    def shifted_columns(rows_array: np.ndarray, *args: Any) -> np.ndarray:
+        rows.append(rows_array.shape[0])
+        return original_stack(rows_array, *args)
+
+    monkeypatch.setattr(separable_module, "shifted_columns", shifted_columns)
     return rows
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property, partial
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
 from convcli.core.direct import TapPlan, column_view, make_plan, row_stack, strip_rows
@@ -35,6 +36,13 @@ RANK_RTOL = 1e-5
 # Shift-and-add wins only for short or very symmetric columns.
 GEMV_PASSES_BASE = 6.0
 GEMV_PASSES_PER_TAP = 0.5
+
+# Cost of a horizontal pass done as one fused multiply-add per tap (``numpy.einsum`` over a
+# strided stack of the shifted rows): NumPy's ufuncs have no fused multiply-add, so a tap of
+# shift-and-add costs a multiply and an add, while einsum's inner loop does both in one pass.
+# Fitted to the forced-separable timings of benchmarks/bench_core.py.
+FUSED_PASSES_BASE = 1.0
+FUSED_PASSES_PER_TAP = 0.8
 
 SeparableTerm = tuple[NDArray[np.float32], NDArray[np.float32]]
 
@@ -95,14 +103,23 @@ class TermPlan:
     row_taps: TapPlan
     vertical_blas: bool  # the vertical pass as one matrix-vector product per output row
     vertical_passes: float  # its modelled cost per sample it writes
+    row: Float32Array
+    horizontal_fused: bool  # the horizontal pass as one fused multiply-add per tap (einsum)
+    horizontal_passes: float  # its modelled cost per output sample
 
 
 def plan_term(column: Float32Array, row: Float32Array) -> TermPlan:
-    """Plan one term: BLAS or shift-and-add for the vertical pass, whichever is cheaper."""
-    column_taps = make_plan(column)
+    """Plan one term: for each pass, products or shift-and-add, whichever is cheaper."""
+    column_taps, row_taps = make_plan(column), make_plan(row)
     taps = float(column_taps.passes)
     gemv = GEMV_PASSES_BASE + GEMV_PASSES_PER_TAP * column.size
-    return TermPlan(column, column_taps, make_plan(row), gemv < taps, min(gemv, taps))
+    # A zero tap would still be multiplied by einsum: 0 * inf is NaN where shift-and-add, which
+    # skips zero taps, keeps an infinite pixel's neighbours finite.
+    fused = FUSED_PASSES_BASE + FUSED_PASSES_PER_TAP * row.size if np.all(row != 0) else float("inf")
+    row_passes = float(row_taps.passes)
+    return TermPlan(
+        column, column_taps, row_taps, gemv < taps, min(gemv, taps), row, fused < row_passes, min(fused, row_passes)
+    )
 
 
 def separable_passes(terms: Sequence[TermPlan], geometry: Geometry) -> float:
@@ -112,7 +129,7 @@ def separable_passes(terms: Sequence[TermPlan], geometry: Geometry) -> float:
     total = 0.0
     for term in terms:
         # The vertical pass runs over every padded column the horizontal pass will read.
-        total += term.vertical_passes * need_w / out_w + term.row_taps.passes + 1
+        total += term.vertical_passes * need_w / out_w + term.horizontal_passes + 1
     return total
 
 
@@ -190,7 +207,29 @@ class SeparablePlan:
                     np.matmul(term.column, stack, out=temp_flat)
                 else:
                     term.column_taps.apply(temp_flat, vertical, scratch_flat)
-                term.row_taps.apply(acc, horizontal, h_scratch, accumulate=index > 0)
+                if term.horizontal_fused:
+                    # The first term is written straight into the output: no extra pass.
+                    target = acc if index == 0 else h_scratch
+                    np.einsum("j,j...->...", term.row, shifted_columns(temp, kw, dc, out_w, sc), out=target)
+                    if index > 0:
+                        np.add(acc, target, out=acc)
+                else:
+                    term.row_taps.apply(acc, horizontal, h_scratch, accumulate=index > 0)
+
+
+def shifted_columns(rows: Float32Array, taps: int, tap_step: int, count: int, step: int) -> Float32Array:
+    """Read-only ``(taps, R, ...)`` stack of :func:`column_view` ``(rows, j * tap_step, count, step)``
+    for every tap ``j``, from a C-contiguous ``(R, W, C)`` array; nothing is copied."""
+    rows_bytes, channels = rows.strides[0], rows.shape[2]
+    tap_bytes = tap_step * channels * 4
+    if step == 1:
+        return as_strided(
+            rows, shape=(taps, rows.shape[0], count * channels), strides=(tap_bytes, rows_bytes, 4), writeable=False
+        )
+    return as_strided(
+        rows, shape=(taps, rows.shape[0], count, channels), strides=(tap_bytes, rows_bytes, step * channels * 4, 4),
+        writeable=False,
+    )
 
 
 def plan_separable(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> SeparablePlan:
