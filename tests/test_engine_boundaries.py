@@ -99,7 +99,7 @@ def test_direct_blas_across_strips_and_column_chunks(
     channels: int, padding: PaddingSpec, stride: PairSpec, dilation: PairSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(direct_module, "STRIP_BYTES", 16 * 1024)
-    monkeypatch.setattr(direct_module, "BLAS_CHUNK_FLOPS", 1)  # chunks shrink to their 64-pixel floor
+    monkeypatch.setattr(direct_module, "BLAS_CHUNK_BYTES", 1)  # chunks shrink to their 64-pixel floor
     pieces: list[tuple[int, int, int, int]] = []  # (first row, rows, first column, columns) per product
     original = direct_module.row_stack
 

@@ -38,10 +38,15 @@ from convcli.core.threads import check_abandoned, run_bands
 # 3x3 one-thread runs of benchmarks/bench_core.py.
 STRIP_BYTES = 2 * 1024 * 1024
 
-# OpenBLAS splits a matrix product over its own threads once m*n*k exceeds 4 * 65536 (its
-# GEMM_MULTITHREAD_THRESHOLD); column chunks keep every product under that, so BLAS stays on the
-# calling thread and convcli's ``threads`` alone decides the parallelism.
-BLAS_CHUNK_FLOPS = 4 * 65536
+# Bytes of the products of one output row in one column chunk (live kernel columns x chunk
+# span x channels, float32): the products of a chunk are added at their shifts while they are
+# still in L2. BLAS itself runs on the band's own thread whatever the product's size
+# (threads.one_blas_thread): the chunks are for the cache, not for BLAS's threads.
+BLAS_CHUNK_BYTES = 1024 * 1024
+# Fewest output pixels per chunk. Narrower chunks pay BLAS's per-call cost on too little work,
+# and a chunk narrower than the kernel's reach spends more of its products on the overlap with
+# the next chunk than on its own outputs; so a chunk is also at least the kernel's reach wide.
+MIN_CHUNK = 64
 
 # Cost of the blas strategy in passes per output sample: a little under one per tap for the
 # products (BLAS fuses the multiply-adds) plus two per kernel column for the shifted adds.
@@ -190,6 +195,17 @@ def row_stack(
     )
 
 
+def blas_chunk(columns: int, channels: int, reach: int, col_stride: int, out_w: int) -> int:
+    """Output pixels per column chunk of the blas strategy (see :data:`BLAS_CHUNK_BYTES`).
+
+    >>> blas_chunk(9, 3, 8, 1, 1920), blas_chunk(255, 3, 254, 1, 1920)  # whole rows; the reach
+    (1920, 254)
+    """
+    span = BLAS_CHUNK_BYTES // (4 * columns * max(1, channels))  # input pixels the budget allows
+    fitting = (span - reach - 1) // col_stride + 1
+    return max(1, min(out_w, max(MIN_CHUNK, -(-reach // col_stride), fitting)))
+
+
 def _live_columns(kernel: NDArray[np.floating]) -> list[int]:
     """Indices of kernel columns with at least one non-zero tap."""
     return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
@@ -255,8 +271,7 @@ class DirectPlan:
         columns, kh = self.columns, self.kernel.shape[0]
         weights = np.ascontiguousarray(self.kernel[:, columns].T)  # (live columns, kh)
         reach = columns[-1] * dc  # extra input pixels a chunk reads beyond its outputs
-        # Output pixels per chunk: BLAS single-threaded (see BLAS_CHUNK_FLOPS) and not tiny.
-        chunk = min(max(64, BLAS_CHUNK_FLOPS // (kh * len(columns) * channels * sc) - reach), out_w)
+        chunk = blas_chunk(len(columns), channels, reach, sc, out_w)
         span = (chunk - 1) * sc + reach + 1
         # Rows per strip: the products buffer of one strip stays in L2.
         rows = max(1, min(o1 - o0, STRIP_BYTES // (len(columns) * span * channels * 4)))
@@ -265,6 +280,7 @@ class DirectPlan:
             check_abandoned()
             n = min(o1, r0 + rows) - r0
             for c0 in range(0, out_w, chunk):
+                check_abandoned()  # a large kernel's strip is one row of many large products
                 m = min(out_w, c0 + chunk) - c0
                 width = (m - 1) * sc + reach + 1
                 stack = row_stack(source, r0 * sr, n, sr, kh, dr, c0 * sc, width)

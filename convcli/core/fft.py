@@ -181,55 +181,61 @@ class FftPlan:
         spectrum = (np.fft.rfft2(flipped, s=(th, tw)) * (th * tw)).astype(np.complex64)[None]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
         work = out_h * out_w * channels * tiles.passes
-        run_bands(partial(_fft_band, source, spectrum, geometry, tiles, out), out_h, threads, work,
-                  align=tiles.out_per_tile[0])
+        # Threads share out whole tiles in raster order, not rows: an image only one or three
+        # tiles tall still splits evenly, and every tile is the same whatever the thread count,
+        # so the result is too.
+        count = math.ceil(out_h / tiles.out_per_tile[0]) * math.ceil(out_w / tiles.out_per_tile[1])
+        run_bands(partial(_fft_tiles, source, spectrum, geometry, tiles, out), count, threads, work)
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
 
-def _fft_band(
+def _fft_tiles(
     source: Float32Array, spectrum: NDArray[np.complex64], geometry: Geometry, tiles: TilePlan, out: Float32Array,
-    o0: int, o1: int,
+    t0: int, t1: int,
 ) -> None:
-    """Overlap-save for output rows ``o0:o1``, one tile after another."""
-    out_w, channels = geometry.out_shape[1], source.shape[2]
+    """Overlap-save for tiles ``t0:t1`` of the output, counted in raster order, one after another."""
+    out_h, out_w = geometry.out_shape
+    channels = source.shape[2]
     (sr, sc) = geometry.stride
     ekh, ekw = geometry.dilated_kernel_shape
     th, tw = tiles.tile
     rows_per, cols_per = tiles.out_per_tile
+    tiles_across = math.ceil(out_w / cols_per)
     # Per-thread buffers reused for every tile: fresh multi-MiB arrays per tile would cost
     # page faults comparable to the transforms themselves. Channels first, so each 2-D
     # transform runs over contiguous rows.
     tile = np.zeros((channels, th, tw), dtype=np.float32)
     freq = np.empty((channels, th, tw // 2 + 1), dtype=np.complex64)
     result = np.empty((channels, th, tw), dtype=np.float32)
-    for r0 in range(o0, o1, rows_per):
+    for index in range(t0, t1):
         check_abandoned()
-        nr = min(o1, r0 + rows_per) - r0
+        row, col = divmod(index, tiles_across)
+        r0, c0 = row * rows_per, col * cols_per
+        nr = min(out_h, r0 + rows_per) - r0
         in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
-        for c0 in range(0, out_w, cols_per):
-            nc = min(out_w, c0 + cols_per) - c0
-            in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
-            if in_rows < th or in_cols < tw:
-                tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
-            block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
-            # One 2-D copy per channel: NumPy copies a plane with a stride-C side much faster
-            # than it transposes a whole (H, W, C) block at once.
-            for channel in range(channels):
-                tile[channel, :in_rows, :in_cols] = block[:, :, channel]
-            # NumPy's stubs type ``out=`` as complex128/float64 only; the transforms take and
-            # return complex64/float32 buffers all the same (pocketfft computes in float32).
-            np.fft.rfft2(tile, out=freq, norm="forward")  # type: ignore[arg-type]
-            np.multiply(freq, spectrum, out=freq)
-            # NumPy's irfft2 ignores ``out=``: it calls irfftn with out=None, returns a new array
-            # and leaves ``out`` unwritten (numpy gh-30909, fixed by numpy PR 30910; NumPy 2.4.6
-            # still does). The two 1-D passes by hand write into the reused buffers instead.
-            np.fft.ifft(freq, axis=-2, out=freq)  # type: ignore[arg-type]
-            np.fft.irfft(freq, n=tw, axis=-1, out=result)  # type: ignore[arg-type]
-            # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
-            kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
-            target = out[r0 : r0 + nr, c0 : c0 + nc]
-            for channel in range(channels):
-                target[:, :, channel] = kept[channel]
+        nc = min(out_w, c0 + cols_per) - c0
+        in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
+        if in_rows < th or in_cols < tw:
+            tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
+        block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
+        # One 2-D copy per channel: NumPy copies a plane with a stride-C side much faster
+        # than it transposes a whole (H, W, C) block at once.
+        for channel in range(channels):
+            tile[channel, :in_rows, :in_cols] = block[:, :, channel]
+        # NumPy's stubs type ``out=`` as complex128/float64 only; the transforms take and
+        # return complex64/float32 buffers all the same (pocketfft computes in float32).
+        np.fft.rfft2(tile, out=freq, norm="forward")  # type: ignore[arg-type]
+        np.multiply(freq, spectrum, out=freq)
+        # NumPy's irfft2 ignores ``out=``: it calls irfftn with out=None, returns a new array
+        # and leaves ``out`` unwritten (numpy gh-30909, fixed by numpy PR 30910; NumPy 2.4.6
+        # still does). The two 1-D passes by hand write into the reused buffers instead.
+        np.fft.ifft(freq, axis=-2, out=freq)  # type: ignore[arg-type]
+        np.fft.irfft(freq, n=tw, axis=-1, out=result)  # type: ignore[arg-type]
+        # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
+        kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
+        target = out[r0 : r0 + nr, c0 : c0 + nc]
+        for channel in range(channels):
+            target[:, :, channel] = kept[channel]
 
 
 def plan_fft(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> FftPlan:

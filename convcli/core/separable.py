@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from convcli.core.direct import TapPlan, column_view, make_plan, row_stack, strip_rows
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
-from convcli.core.threads import check_abandoned, run_bands
+from convcli.core.threads import check_abandoned, one_blas_thread, run_bands
 
 # Singular values below this fraction of the largest are dropped. Float32 kernels carry about
 # 1e-7 of relative noise, so a Gaussian built in float32 has s2/s1 ~ 1e-8; dropping terms of
@@ -71,7 +71,8 @@ def separable_terms(kernel: NDArray[np.floating], rtol: float = RANK_RTOL) -> li
     True
     """
     matrix = np.asarray(kernel, dtype=np.float64)
-    u, s, vt = np.linalg.svd(matrix)
+    with one_blas_thread():  # LAPACK's SVD would otherwise start BLAS threads beyond `threads`
+        u, s, vt = np.linalg.svd(matrix)
     if s.size == 0 or s[0] == 0:
         return []
     terms: list[SeparableTerm] = []
@@ -202,6 +203,7 @@ class SeparablePlan:
                 return column_view(temp, tap * dc, out_w, sc)
 
             for index, term in enumerate(self.term_plans):
+                check_abandoned()  # a kernel that is not low-rank has many terms per strip
                 if term.vertical_blas:
                     stack = row_stack(source, r0 * sr, n, sr, kh, dr, 0, need_w)
                     np.matmul(term.column, stack, out=temp_flat)

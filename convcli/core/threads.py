@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from numbers import Integral
 from typing import Any
 
@@ -20,12 +20,12 @@ from threadpoolctl import ThreadpoolController
 
 from convcli.errors import ParameterError
 
-# Work is counted in the cost model's unit (passes over one float32 sample). Below this much
-# work per thread a second thread costs more (hand-over, a second set of strip buffers, cache
-# sharing) than it saves. Fitted with the one- and two-thread columns of benchmarks/bench_core.py
-# at several --size values: a 512x512 RGB 3x3 filter (about 11 M) ran faster on one thread, a
-# 1080p one (about 90 M) on two.
-MIN_WORK_PER_THREAD = 30_000_000
+# Work is counted in the cost model's unit (passes over one float32 sample; one pass over a
+# 1080p RGB image is about a millisecond). Below this much work per thread a second thread costs
+# more (hand-over, a second set of strip buffers) than it saves. Every catalogue kernel on a
+# 1080p RGB image is above it, down to the one-pass identity (about 6 M), so two threads split
+# it; a 512x512 RGB Sobel (about 5 M) stays on one thread.
+MIN_WORK_PER_THREAD = 3_000_000
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -108,18 +108,22 @@ def _run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: 
         finally:
             _local.abandoned = outer
 
-    futures = [pool.submit(band, edges[b], edges[b + 1]) for b in range(1, bands)]
+    futures: list[Future[None]] = []
     try:
+        # Submitting inside the try: a Ctrl-C between two submissions abandons the bands
+        # already started, too.
+        futures.extend(pool.submit(band, edges[b], edges[b + 1]) for b in range(1, bands))
         worker(edges[0], edges[1])
-    except BaseException:
-        # Ctrl-C or SIGTERM (raised in the calling thread only) or an error: the other bands stop
-        # at their next strip, instead of finishing an image nobody will use while the caller,
-        # and the process's exit, wait for them.
-        abandoned.set()
-        raise
-    finally:
         for future in futures:
             future.result()
+    except BaseException:
+        # Ctrl-C or SIGTERM (raised in the calling thread only, while it computes its band or
+        # waits for the others) or an error: the other bands stop at their next strip, instead of
+        # finishing an image nobody will use while the caller, and the process's exit (which
+        # joins the pool's threads), wait for them.
+        abandoned.set()
+        wait(futures)
+        raise
 
 
 def _without_float_warnings(worker: BandWorker) -> BandWorker:
