@@ -1,6 +1,6 @@
 """The direct engine: the kernel's taps applied over cache-sized strips of output rows.
 
-Two strategies compute exactly the same sum; :func:`plan_direct` picks the cheaper:
+Three strategies compute the same sum; :func:`plan_direct` picks the cheapest:
 
 ``taps`` (shift-and-add)
     For every non-zero tap ``(i, j)`` the (strided, dilated) view of the padded image that the
@@ -13,6 +13,10 @@ Two strategies compute exactly the same sum; :func:`plan_direct` picks the cheap
     column ``j``, the vertical sum ``sum_i k[i, j] * x[r + i, :]`` with fused multiply-adds.
     The ``kw`` results are then added at their column shifts. Dense kernels cost about one
     pass per tap instead of two.
+``fused`` (one multiply-add per tap)
+    A ``(kh, kw, rows, width)`` view of every shifted view of the strip, nothing copied, is
+    contracted with the kernel by ``numpy.einsum``, whose inner loop multiplies and adds in
+    one pass over the accumulator. For dense kernels without zero taps.
 
 The loops run over taps, strips and column chunks, never over pixels. The tap-summing machinery
 is shared with the separable engine.
@@ -48,11 +52,19 @@ BLAS_CHUNK_BYTES = 1024 * 1024
 # the next chunk than on its own outputs; so a chunk is also at least the kernel's reach wide.
 MIN_CHUNK = 64
 
-# Cost of the blas strategy in passes per output sample: a little under one per tap for the
-# products (BLAS fuses the multiply-adds) plus two per kernel column for the shifted adds.
-# Fitted to the forced-direct timings of benchmarks/bench_core.py, 3x3 to 15x15 kernels.
-BLAS_PASSES_PER_TAP = 0.85
+# Cost of the blas strategy in passes per output sample: a fraction of a pass per tap for the
+# products (BLAS fuses the multiply-adds and reads each row from cache) plus two per kernel
+# column for the shifted adds. Fitted to the forced-direct timings of benchmarks/bench_core.py
+# (--engines), 3x3 to 31x31 kernels at 1080p.
+BLAS_PASSES_PER_TAP = 0.3
 BLAS_PASSES_PER_COLUMN = 2.0
+
+# Cost of one fused multiply-add per tap (``numpy.einsum`` over a strided stack of the shifted
+# views, the ``fused`` strategy): NumPy's ufuncs have no fused multiply-add, so a lone tap of
+# shift-and-add costs a multiply and an add, while einsum's inner loop does both in one pass.
+# Fitted to the forced timings of benchmarks/bench_core.py (--engines).
+FUSED_PASSES_BASE = 1.0
+FUSED_PASSES_PER_TAP = 0.9
 
 
 @dataclass(frozen=True)
@@ -222,7 +234,7 @@ class DirectPlan:
     """The direct engine's plan: the strategy :func:`plan_direct` rated cheaper, and its taps."""
 
     kernel: Float32Array
-    strategy: str  # "taps" or "blas"
+    strategy: str  # "taps", "blas" or "fused"
     cost: float
     taps: TapPlan
     columns: tuple[int, ...]  # kernel columns with a non-zero tap, for the blas strategy
@@ -236,7 +248,8 @@ class DirectPlan:
         if not self.columns:  # an all-zero kernel
             out.fill(0)
             return out.reshape(geometry.out_shape + padded.shape[2:])
-        worker = partial(self._blas_band if self.strategy == "blas" else self._taps_band, source, out, geometry)
+        band = {"blas": self._blas_band, "fused": self._fused_band}.get(self.strategy, self._taps_band)
+        worker = partial(band, source, out, geometry)
         run_bands(worker, out_h, threads, float(out_h * out_w * channels * self.cost))
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
@@ -263,6 +276,29 @@ class DirectPlan:
                 return column_view(source[first : first + (n - 1) * sr + 1 : sr], j * dc, out_w, sc)
 
             self.taps.apply(acc, view, scratch)
+
+    def _fused_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+        """One fused multiply-add per tap (einsum over every shifted view) for output rows ``o0:o1``."""
+        out_w, channels = geometry.out_shape[1], source.shape[2]
+        (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
+        kh, kw = self.kernel.shape
+        step = strip_rows(out_w * channels, buffers=1)
+        flat = source.reshape(source.shape[0], -1)
+        row_bytes, pixel_bytes = flat.strides[0], channels * 4
+        for r0 in range(o0, o1, step):
+            check_abandoned()
+            n = min(o1, r0 + step) - r0
+            base = flat[r0 * sr :]
+            acc: Float32Array = out[r0 : r0 + n]
+            if sc == 1:  # flat rows vectorise better than a C=3 inner axis
+                acc = acc.reshape(n, out_w * channels)
+                shape: tuple[int, ...] = (kh, kw, n, out_w * channels)
+                strides: tuple[int, ...] = (dr * row_bytes, dc * pixel_bytes, sr * row_bytes, 4)
+            else:
+                shape = (kh, kw, n, out_w, channels)
+                strides = (dr * row_bytes, dc * pixel_bytes, sr * row_bytes, sc * pixel_bytes, 4)
+            views = as_strided(base, shape=shape, strides=strides, writeable=False)
+            np.einsum("ij,ij...->...", self.kernel, views, out=acc)
 
     def _blas_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Row-stack matrix products for output rows ``o0:o1``."""
@@ -316,14 +352,17 @@ def plan_direct(kernel: NDArray[np.floating], geometry: Geometry, channels: int 
     weights = np.asarray(kernel, dtype=np.float32)
     taps = make_plan(weights)
     columns = tuple(_live_columns(weights))
-    tap_passes = float(taps.passes)
-    blas = blas_passes(weights.shape[0], len(columns), geometry)
-    strategy, cost = ("blas", blas) if blas < tap_passes else ("taps", tap_passes)
-    return DirectPlan(weights, strategy, cost, taps, columns)
+    costs = {"taps": float(taps.passes), "blas": blas_passes(weights.shape[0], len(columns), geometry)}
+    # Fused multiply-adds multiply every tap, zeros too: 0 * inf is NaN where the other
+    # strategies keep an infinite pixel's neighbours finite (and a zero tap is wasted work).
+    if np.all(weights != 0):
+        costs["fused"] = FUSED_PASSES_BASE + FUSED_PASSES_PER_TAP * weights.size
+    strategy = min(costs, key=lambda name: costs[name])  # ties go to the first: taps
+    return DirectPlan(weights, strategy, costs[strategy], taps, columns)
 
 
 def direct_strategy(kernel: NDArray[np.floating], geometry: Geometry) -> tuple[str, float]:
-    """``("taps" | "blas", passes per output sample)``, whichever is cheaper."""
+    """``("taps" | "blas" | "fused", passes per output sample)``, whichever is cheapest."""
     plan = plan_direct(kernel, geometry)
     return plan.strategy, plan.cost
 

@@ -20,7 +20,15 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
-from convcli.core.direct import TapPlan, column_view, make_plan, row_stack, strip_rows
+from convcli.core.direct import (
+    FUSED_PASSES_BASE,
+    FUSED_PASSES_PER_TAP,
+    TapPlan,
+    column_view,
+    make_plan,
+    row_stack,
+    strip_rows,
+)
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
 from convcli.core.threads import check_abandoned, one_blas_thread, run_bands
@@ -34,15 +42,9 @@ RANK_RTOL = 1e-5
 # row is read once from cache, multiply-adds fused), in passes: a fixed cost per pass plus a
 # small one per tap, fitted to the forced-separable timings of benchmarks/bench_core.py.
 # Shift-and-add wins only for short or very symmetric columns.
-GEMV_PASSES_BASE = 6.0
+GEMV_PASSES_BASE = 2.0
 GEMV_PASSES_PER_TAP = 0.5
 
-# Cost of a horizontal pass done as one fused multiply-add per tap (``numpy.einsum`` over a
-# strided stack of the shifted rows): NumPy's ufuncs have no fused multiply-add, so a tap of
-# shift-and-add costs a multiply and an add, while einsum's inner loop does both in one pass.
-# Fitted to the forced-separable timings of benchmarks/bench_core.py.
-FUSED_PASSES_BASE = 1.0
-FUSED_PASSES_PER_TAP = 0.8
 
 SeparableTerm = tuple[NDArray[np.float32], NDArray[np.float32]]
 
@@ -114,7 +116,9 @@ def plan_term(column: Float32Array, row: Float32Array) -> TermPlan:
     column_taps, row_taps = make_plan(column), make_plan(row)
     taps = float(column_taps.passes)
     gemv = GEMV_PASSES_BASE + GEMV_PASSES_PER_TAP * column.size
-    # A zero tap would still be multiplied by einsum: 0 * inf is NaN where shift-and-add, which
+    # The horizontal pass can be one fused multiply-add per tap (einsum over a stack of the
+    # shifted rows; see direct.FUSED_PASSES_PER_TAP). A zero tap would still be multiplied by
+    # einsum: 0 * inf is NaN where shift-and-add, which
     # skips zero taps, keeps an infinite pixel's neighbours finite.
     fused = FUSED_PASSES_BASE + FUSED_PASSES_PER_TAP * row.size if np.all(row != 0) else float("inf")
     row_passes = float(row_taps.passes)
