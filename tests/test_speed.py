@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ import convcli.core.fft as fft_module
 import convcli.core.separable as separable_module
 import convcli.core.threads as threads_module
 from convcli.core import convolve, resolve_geometry
+from convcli.core.engines import plan_engine
 from convcli.kernels import builtin_names, load_kernel
 
 from reference import assert_close, correlate_reference
@@ -72,6 +74,37 @@ def test_rows_with_zero_taps_keep_shift_and_add() -> None:
     image[2, 3] = np.inf
     out = convolve(image, sobel, method="separable", border="zero")
     assert np.isnan(out).sum() == 0 and np.isinf(out).sum() == 6  # the column's own pixels stay finite
+
+
+# --- integer images converted strip by strip ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, strategy",
+    [("direct", "taps"), ("direct", "fused"), ("direct", "blas"), ("separable", ""), ("fft", "")],
+)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_engines_convert_an_integer_image_strip_by_strip(
+    method: str, strategy: str, dtype: type[np.unsignedinteger[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handed an integer padded image, every engine (each direct strategy forced) gives exactly
+    what it gives for the same image in float32, over several strips and bands."""
+    monkeypatch.setattr(direct_module, "STRIP_BYTES", 8192)
+    monkeypatch.setattr(threads_module, "MIN_WORK_PER_THREAD", 1)
+    rng = np.random.default_rng(39)
+    weights = _gaussian(7, 1.3) if method == "separable" else rng.uniform(0.5, 1.5, (5, 5))
+    image = rng.integers(0, np.iinfo(dtype).max, (41, 37, 3), endpoint=True).astype(dtype)
+    for stride, dilation in (((1, 1), (1, 1)), ((2, 3), (2, 1))):
+        geometry = resolve_geometry(image.shape[:2], weights.shape, "same", stride, dilation)
+        plan = plan_engine(weights, geometry, method, 3)
+        if strategy:
+            plan = replace(direct_module.plan_direct(weights, geometry), strategy=strategy)
+        widths = ((geometry.pad[0], geometry.pad[1]), (geometry.pad[2], geometry.pad[3]), (0, 0))
+        padded = np.pad(image, widths, mode="reflect")
+        as_float = plan.run(padded.astype(np.float32), geometry, threads=2)
+        np.testing.assert_array_equal(plan.run(padded, geometry, threads=2), as_float)
+        expected = correlate_reference(image, weights, geometry.pad, "reflect", stride, dilation)
+        assert_close(as_float, expected)
 
 
 # --- threads -----------------------------------------------------------------------------------

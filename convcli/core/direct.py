@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -218,6 +219,42 @@ def blas_chunk(columns: int, channels: int, reach: int, col_stride: int, out_w: 
     return max(1, min(out_w, max(MIN_CHUNK, -(-reach // col_stride), fitting)))
 
 
+class StripRows:
+    """The padded rows a strip of output rows reads, as float32.
+
+    For a float32 image, the image itself (nothing copied); for an integer image, those rows
+    converted into one buffer reused for every strip, so the conversion happens in cache, strip
+    by strip, instead of as a full-size float32 copy of the image.
+    """
+
+    def __init__(self, image: NDArray[Any], max_rows: int, row_stride: int, kernel_rows: int, dilation: int) -> None:
+        self.image, self.row_stride = image, row_stride
+        self.reach = (kernel_rows - 1) * dilation + 1  # input rows one output row reads
+        self.buffer: Float32Array | None = None
+        if image.dtype != np.float32:
+            shape = ((max_rows - 1) * row_stride + self.reach, *image.shape[1:])
+            self.buffer = np.empty(shape, dtype=np.float32)
+
+    def read(self, first: int, rows: int) -> tuple[Float32Array, int]:
+        """``(array, top)``: input row ``first * row_stride + i`` of the image is ``array[top + i]``."""
+        top = first * self.row_stride
+        if self.buffer is None:
+            return self.image, top
+        count = (rows - 1) * self.row_stride + self.reach
+        strip = self.buffer[:count]
+        np.copyto(strip, self.image[top : top + count])
+        return strip, 0
+
+
+def hwc_view(array: NDArray[Any]) -> NDArray[Any]:
+    """A C-contiguous ``(H, W, C)`` view (or copy) of an ``(H, W, ...)`` array, in its own dtype.
+
+    The engines that convert an integer image strip by strip (or tile by tile) take it so.
+    """
+    array = np.ascontiguousarray(array)
+    return array.reshape(array.shape[0], array.shape[1], channel_count(array.shape))
+
+
 def _live_columns(kernel: NDArray[np.floating]) -> list[int]:
     """Indices of kernel columns with at least one non-zero tap."""
     return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
@@ -240,8 +277,12 @@ class DirectPlan:
     columns: tuple[int, ...]  # kernel columns with a non-zero tap, for the blas strategy
 
     def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
-        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`)."""
-        source = as_hwc(padded)
+        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`).
+
+        ``padded`` may also be an integer image (8 or 16 bits): each strip's rows are then
+        converted to float32 on the way in, while in cache, instead of the whole image before.
+        """
+        source = as_hwc(padded) if padded.dtype.kind == "f" else hwc_view(padded)
         out_h, out_w = geometry.out_shape
         channels = source.shape[2]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
@@ -253,16 +294,18 @@ class DirectPlan:
         run_bands(worker, out_h, threads, float(out_h * out_w * channels * self.cost))
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
-    def _taps_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _taps_band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Shift-and-add for output rows ``o0:o1``."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         kw = self.kernel.shape[1]
-        step = strip_rows(out_w * channels)
+        step = strip_rows(out_w * channels, buffers=2 if image.dtype == np.float32 else 3)
         scratch_buf = np.empty((min(step, o1 - o0), out_w, channels), dtype=np.float32)
+        rows = StripRows(image, min(step, o1 - o0), sr, self.kernel.shape[0], dr)
         for r0 in range(o0, o1, step):
             check_abandoned()
             n = min(o1, r0 + step) - r0
+            source, top = rows.read(r0, n)
             # Accumulator and scratch have the same layout as the tap views (flat rows at column
             # stride 1), so every ufunc call sees matching, coalescable operands.
             acc: Float32Array = out[r0 : r0 + n]
@@ -270,25 +313,26 @@ class DirectPlan:
             if sc == 1:
                 acc, scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
 
-            def view(tap: int, r0: int = r0, n: int = n) -> Float32Array:
+            def view(tap: int, source: Float32Array = source, top: int = top, n: int = n) -> Float32Array:
                 i, j = divmod(tap, kw)
-                first = r0 * sr + i * dr
+                first = top + i * dr
                 return column_view(source[first : first + (n - 1) * sr + 1 : sr], j * dc, out_w, sc)
 
             self.taps.apply(acc, view, scratch)
 
-    def _fused_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _fused_band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """One fused multiply-add per tap (einsum over every shifted view) for output rows ``o0:o1``."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         kh, kw = self.kernel.shape
-        step = strip_rows(out_w * channels, buffers=1)
-        flat = source.reshape(source.shape[0], -1)
-        row_bytes, pixel_bytes = flat.strides[0], channels * 4
+        step = strip_rows(out_w * channels, buffers=1 if image.dtype == np.float32 else 2)
+        rows = StripRows(image, min(step, o1 - o0), sr, kh, dr)
+        row_bytes, pixel_bytes = image.shape[1] * channels * 4, channels * 4
         for r0 in range(o0, o1, step):
             check_abandoned()
             n = min(o1, r0 + step) - r0
-            base = flat[r0 * sr :]
+            source, top = rows.read(r0, n)
+            base = source.reshape(source.shape[0], -1)[top:]
             acc: Float32Array = out[r0 : r0 + n]
             if sc == 1:  # flat rows vectorise better than a C=3 inner axis
                 acc = acc.reshape(n, out_w * channels)
@@ -300,9 +344,9 @@ class DirectPlan:
             views = as_strided(base, shape=shape, strides=strides, writeable=False)
             np.einsum("ij,ij...->...", self.kernel, views, out=acc)
 
-    def _blas_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _blas_band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Row-stack matrix products for output rows ``o0:o1``."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         columns, kh = self.columns, self.kernel.shape[0]
         weights = np.ascontiguousarray(self.kernel[:, columns].T)  # (live columns, kh)
@@ -312,14 +356,16 @@ class DirectPlan:
         # Rows per strip: the products buffer of one strip stays in L2.
         rows = max(1, min(o1 - o0, STRIP_BYTES // (len(columns) * span * channels * 4)))
         products_buf = np.empty(rows * len(columns) * span * channels, dtype=np.float32)
+        strip = StripRows(image, rows, sr, kh, dr)
         for r0 in range(o0, o1, rows):
             check_abandoned()
             n = min(o1, r0 + rows) - r0
+            source, top = strip.read(r0, n)
             for c0 in range(0, out_w, chunk):
                 check_abandoned()  # a large kernel's strip is one row of many large products
                 m = min(out_w, c0 + chunk) - c0
                 width = (m - 1) * sc + reach + 1
-                stack = row_stack(source, r0 * sr, n, sr, kh, dr, c0 * sc, width)
+                stack = row_stack(source, top, n, sr, kh, dr, c0 * sc, width)
                 products = products_buf[: n * len(columns) * width * channels].reshape(n, len(columns), width, channels)
                 np.matmul(weights, stack, out=products.reshape(n, len(columns), width * channels))
                 acc = out[r0 : r0 + n, c0 : c0 + m]

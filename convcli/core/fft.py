@@ -17,6 +17,7 @@ from functools import lru_cache, partial
 import numpy as np
 from numpy.typing import NDArray
 
+from convcli.core.direct import hwc_view
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
 from convcli.core.threads import check_abandoned, run_bands
@@ -161,11 +162,13 @@ class FftPlan:
     def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
         """Cross-correlate tile by tile (see :meth:`.EnginePlan.run`).
 
-        The best tiles depend on the number of output rows, so a band (or an image with another
+        ``padded`` may also be an integer image (8 or 16 bits), converted to float32 tile by
+        tile. The best tiles depend on the number of output rows, so a band (or an image with another
         channel count) gets tiles of its own: tiles as tall as a whole image would waste work
         on a short band.
         """
-        source = as_hwc(padded)
+        # An integer image is converted tile by tile, as each tile is copied in.
+        source = as_hwc(padded) if padded.dtype.kind == "f" else hwc_view(padded)
         channels = source.shape[2]
         out_h, out_w = geometry.out_shape
         if channels == 0:

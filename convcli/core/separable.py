@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -23,8 +24,10 @@ from numpy.typing import NDArray
 from convcli.core.direct import (
     FUSED_PASSES_BASE,
     FUSED_PASSES_PER_TAP,
+    StripRows,
     TapPlan,
     column_view,
+    hwc_view,
     make_plan,
     row_stack,
     strip_rows,
@@ -167,8 +170,12 @@ class SeparablePlan:
         return self.passes if len(self.terms) < min(self.kernel_shape) else float("inf")
 
     def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
-        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`)."""
-        source = as_hwc(padded)
+        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`).
+
+        ``padded`` may also be an integer image (8 or 16 bits): each strip's rows are then
+        converted to float32 on the way in, while in cache, instead of the whole image before.
+        """
+        source = as_hwc(padded) if padded.dtype.kind == "f" else hwc_view(padded)
         out_h, out_w = geometry.out_shape
         channels = source.shape[2]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
@@ -179,19 +186,22 @@ class SeparablePlan:
         run_bands(partial(self._band, source, out, geometry), out_h, threads, work)
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
-    def _band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Every term's vertical and horizontal pass for output rows ``o0:o1``, strip by strip."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         kh, kw = self.kernel_shape
         need_w = (out_w - 1) * sc + (kw - 1) * dc + 1
-        step = strip_rows(need_w * channels, buffers=3)
+        convert = image.dtype != np.float32
+        step = strip_rows(need_w * channels, buffers=4 if convert else 3)
         rows = min(step, o1 - o0)
         temp_buf = np.empty((rows, need_w, channels), dtype=np.float32)
         scratch_buf = np.empty((rows, need_w, channels), dtype=np.float32)
+        strip = StripRows(image, rows, sr, kh, dr)
         for r0 in range(o0, o1, step):
             check_abandoned()
             n = min(o1, r0 + step) - r0
+            source, first_row = strip.read(r0, n)
             temp, scratch = temp_buf[:n], scratch_buf[:n]
             temp_flat, scratch_flat = column_view(temp, 0, need_w, 1), column_view(scratch, 0, need_w, 1)
             acc: Float32Array = out[r0 : r0 + n]
@@ -199,8 +209,8 @@ class SeparablePlan:
             if sc == 1:
                 acc, h_scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
 
-            def vertical(tap: int, r0: int = r0, n: int = n) -> Float32Array:
-                first = r0 * sr + tap * dr
+            def vertical(tap: int, source: Float32Array = source, top: int = first_row, n: int = n) -> Float32Array:
+                first = top + tap * dr
                 return column_view(source[first : first + (n - 1) * sr + 1 : sr], 0, need_w, 1)
 
             def horizontal(tap: int, temp: Float32Array = temp) -> Float32Array:
@@ -209,7 +219,7 @@ class SeparablePlan:
             for index, term in enumerate(self.term_plans):
                 check_abandoned()  # a kernel that is not low-rank has many terms per strip
                 if term.vertical_blas:
-                    stack = row_stack(source, r0 * sr, n, sr, kh, dr, 0, need_w)
+                    stack = row_stack(source, first_row, n, sr, kh, dr, 0, need_w)
                     np.matmul(term.column, stack, out=temp_flat)
                 else:
                     term.column_taps.apply(temp_flat, vertical, scratch_flat)
