@@ -297,7 +297,8 @@ _CHILD = textwrap.dedent(
     import sys, threading
     import numpy as np
     import convcli.core.direct as direct, convcli.core.separable as separable
-    from convcli.core import convolve
+    from convcli.core import convolve, resolve_geometry
+    from convcli.core.engines import plan_engine
 
     announced = threading.Event()
 
@@ -314,14 +315,16 @@ _CHILD = textwrap.dedent(
         module.check_abandoned = announcing(module.check_abandoned)
     rng = np.random.default_rng(0)
     sparse = np.zeros((101, 101))
-    sparse.flat[rng.choice(101 * 101, 2500, replace=False)] = rng.uniform(0.5, 1.5, 2500)
+    sparse.flat[rng.choice(101 * 101, 500, replace=False)] = rng.uniform(0.5, 1.5, 500)
     jobs = [
-        ("direct, row-stack products", (1000, 1000, 3), rng.standard_normal((151, 151)), "direct", 4),
-        ("direct, shift-and-add", (1500, 1500, 3), sparse, "direct", 2),
-        ("separable over the full rank", (1000, 1000, 3), rng.standard_normal((61, 61)), "separable", 2),
+        ("blas", (1000, 1000, 3), rng.standard_normal((151, 151)), "direct", 4),
+        ("taps", (2000, 2000, 3), sparse, "direct", 2),
+        ("separable", (1000, 1000, 3), rng.standard_normal((61, 61)), "separable", 2),
     ]
     for name, shape, kernel, method, threads in jobs:
         image = rng.uniform(0, 255, shape).astype(np.float32)
+        geometry = resolve_geometry(shape[:2], kernel.shape, "same", 1, 1)
+        assert getattr(plan_engine(kernel, geometry, method, 3), "strategy", method) == name, name
         announced.clear()
         try:
             convolve(image, kernel, method=method, threads=threads)
