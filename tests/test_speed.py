@@ -292,6 +292,33 @@ def test_every_engine_checks_for_a_stop_in_its_pool_bands(method: str, monkeypat
     assert len(in_pool) >= 3
 
 
+def test_ctrl_c_while_waiting_for_other_bands_abandons_them() -> None:
+    """Ctrl-C that lands while the calling thread waits for a slower band (its own band done)
+    still stops that band: otherwise the process's exit would wait for it to finish."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's default handler here")
+    own_band_done, stopped = threading.Event(), threading.Event()
+
+    def worker(r0: int, r1: int) -> None:
+        if r0 == 0:
+            own_band_done.set()  # the calling thread's band: done at once, then it waits
+            return
+        try:
+            assert own_band_done.wait(timeout=5)
+            os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                threads_module.check_abandoned()
+                time.sleep(0.001)
+        finally:
+            stopped.set()
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        threads_module.run_bands(worker, 2, 2, work=1e12)
+    assert stopped.is_set() and time.monotonic() - start < 1.0
+
+
 _CHILD = textwrap.dedent(
     """
     import sys, threading
