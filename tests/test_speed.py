@@ -319,6 +319,38 @@ def test_ctrl_c_while_waiting_for_other_bands_abandons_them() -> None:
     assert stopped.is_set() and time.monotonic() - start < 1.0
 
 
+_EARLY_CHILD = textwrap.dedent(
+    """
+    import os, signal, time
+    import convcli.core.threads as threads
+
+    def worker(r0, r1):
+        if r0:  # a pool band, started while the caller may still be handing out the others
+            os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                threads.check_abandoned()
+                time.sleep(0.001)
+
+    try:
+        threads.run_bands(worker, 8, 8, work=1e12)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    """
+)
+
+
+def test_ctrl_c_while_bands_start_does_not_hold_up_the_exit() -> None:
+    """Ctrl-C that lands while the bands are handed out: the process still ends at once (a
+    worker thread started but not yet registered must not be one the exit waits for)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    start = time.monotonic()
+    command = [sys.executable, "-c", _EARLY_CHILD]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=20)
+    assert result.returncode == 0 and result.stdout == "stopped\n", result.stderr
+    assert time.monotonic() - start < 10  # the bands would run for 30 s
+
+
 _CHILD = textwrap.dedent(
     """
     import sys, threading
