@@ -25,7 +25,7 @@ from convcli.core.threads import check_abandoned, run_bands
 # Samples (rows x cols x channels) of one tile: 1.5 MiB real plus as much spectrum per thread,
 # whatever the image size (an RGB tile of 256 x 512). Larger tiles transform fewer overlapping
 # samples but ran slower per output sample in benchmarks/bench_core.py (--engines), 15x15 to
-# 63x63 kernels at 1080p and 4K: a tile, its spectrum and the result no longer stay in L2/L3.
+# 63x63 kernels at 1080p: a tile, its spectrum and the result no longer stay in cache.
 MAX_TILE_ELEMENTS = 393_216
 # Smallest tile side considered, unless twice the kernel is more or the whole image is less:
 # smaller tiles pay the per-call and per-tile overhead on too few samples.
@@ -34,8 +34,8 @@ MIN_TILE = 256
 # Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
 # cache-sized strip, the cost model's unit): FFT_PASSES_PER_LOG * log2(n) per sample plus a
 # fixed cost per tile and channel (copies, planning, Python). Both are fitted to the forced-FFT
-# timings of benchmarks/bench_core.py (15x15 to 31x31 kernels on its 3840x2160 RGB image); the
-# per-tile term is why small tiles lose.
+# timings of benchmarks/bench_core.py --engines (15x15 to 31x31 kernels on its 1920x1080 RGB
+# image); the per-tile term is why small tiles lose.
 FFT_PASSES_PER_LOG = 2.7
 FFT_TILE_OVERHEAD_PASSES = 600_000.0
 

@@ -48,7 +48,6 @@ RANK_RTOL = 1e-5
 GEMV_PASSES_BASE = 2.0
 GEMV_PASSES_PER_TAP = 0.5
 
-
 SeparableTerm = tuple[NDArray[np.float32], NDArray[np.float32]]
 
 
@@ -121,8 +120,8 @@ def plan_term(column: Float32Array, row: Float32Array) -> TermPlan:
     gemv = GEMV_PASSES_BASE + GEMV_PASSES_PER_TAP * column.size
     # The horizontal pass can be one fused multiply-add per tap (einsum over a stack of the
     # shifted rows; see direct.FUSED_PASSES_PER_TAP). A zero tap would still be multiplied by
-    # einsum: 0 * inf is NaN where shift-and-add, which
-    # skips zero taps, keeps an infinite pixel's neighbours finite.
+    # einsum: 0 * inf is NaN where shift-and-add, which skips zero taps, keeps an infinite
+    # pixel's neighbours finite.
     fused = FUSED_PASSES_BASE + FUSED_PASSES_PER_TAP * row.size if np.all(row != 0) else float("inf")
     row_passes = float(row_taps.passes)
     return TermPlan(

@@ -21,11 +21,10 @@ from threadpoolctl import ThreadpoolController
 
 from convcli.errors import ParameterError
 
-# Work is counted in the cost model's unit (passes over one float32 sample; one pass over a
-# 1080p RGB image is about a millisecond). Below this much work per thread a second thread costs
-# more (hand-over, a second set of strip buffers) than it saves. Every catalogue kernel on a
-# 1080p RGB image is above it, down to the one-pass identity (about 6 M), so two threads split
-# it; a 512x512 RGB Sobel (about 5 M) stays on one thread.
+# Work is counted in the cost model's unit (passes over one float32 sample). Below this much
+# work per thread a second thread costs more (hand-over, a second set of strip buffers) than it
+# saves. Every catalogue kernel on a 1080p RGB image is above it, down to the one-pass identity
+# (about 6 M), so two threads split it; a 512x512 RGB Sobel (about 5 M) stays on one thread.
 MIN_WORK_PER_THREAD = 3_000_000
 
 BandWorker = Callable[[int, int], None]
