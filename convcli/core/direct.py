@@ -1,6 +1,6 @@
 """The direct engine: the kernel's taps applied over cache-sized strips of output rows.
 
-Two strategies compute exactly the same sum; :func:`plan_direct` picks the cheaper:
+Three strategies compute the same sum; :func:`plan_direct` picks the cheapest:
 
 ``taps`` (shift-and-add)
     For every non-zero tap ``(i, j)`` the (strided, dilated) view of the padded image that the
@@ -13,6 +13,10 @@ Two strategies compute exactly the same sum; :func:`plan_direct` picks the cheap
     column ``j``, the vertical sum ``sum_i k[i, j] * x[r + i, :]`` with fused multiply-adds.
     The ``kw`` results are then added at their column shifts. Dense kernels cost about one
     pass per tap instead of two.
+``fused`` (one multiply-add per tap)
+    A ``(kh, kw, rows, width)`` view of every shifted view of the strip, nothing copied, is
+    contracted with the kernel by ``numpy.einsum``, whose inner loop multiplies and adds in
+    one pass over the accumulator. For dense kernels without zero taps.
 
 The loops run over taps, strips and column chunks, never over pixels. The tap-summing machinery
 is shared with the separable engine.
@@ -23,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -38,16 +43,29 @@ from convcli.core.threads import check_abandoned, run_bands
 # 3x3 one-thread runs of benchmarks/bench_core.py.
 STRIP_BYTES = 2 * 1024 * 1024
 
-# OpenBLAS splits a matrix product over its own threads once m*n*k exceeds 4 * 65536 (its
-# GEMM_MULTITHREAD_THRESHOLD); column chunks keep every product under that, so BLAS stays on the
-# calling thread and convcli's ``threads`` alone decides the parallelism.
-BLAS_CHUNK_FLOPS = 4 * 65536
+# Bytes of the products of one output row in one column chunk (live kernel columns x chunk
+# span x channels, float32): the products of a chunk are added at their shifts while they are
+# still in L2. BLAS itself runs on the band's own thread whatever the product's size
+# (threads.one_blas_thread): the chunks are for the cache, not for BLAS's threads.
+BLAS_CHUNK_BYTES = 1024 * 1024
+# Fewest output pixels per chunk. Narrower chunks pay BLAS's per-call cost on too little work,
+# and a chunk narrower than the kernel's reach spends more of its products on the overlap with
+# the next chunk than on its own outputs; so a chunk is also at least the kernel's reach wide.
+MIN_CHUNK = 64
 
-# Cost of the blas strategy in passes per output sample: a little under one per tap for the
-# products (BLAS fuses the multiply-adds) plus two per kernel column for the shifted adds.
-# Fitted to the forced-direct timings of benchmarks/bench_core.py, 3x3 to 15x15 kernels.
-BLAS_PASSES_PER_TAP = 0.85
+# Cost of the blas strategy in passes per output sample: a fraction of a pass per tap for the
+# products (BLAS fuses the multiply-adds and reads each row from cache) plus two per kernel
+# column for the shifted adds. Fitted to the forced-direct timings of benchmarks/bench_core.py
+# (--engines), 3x3 to 31x31 kernels at 1080p.
+BLAS_PASSES_PER_TAP = 0.3
 BLAS_PASSES_PER_COLUMN = 2.0
+
+# Cost of one fused multiply-add per tap (``numpy.einsum`` over a strided stack of the shifted
+# views, the ``fused`` strategy): NumPy's ufuncs have no fused multiply-add, so a lone tap of
+# shift-and-add costs a multiply and an add, while einsum's inner loop does both in one pass.
+# Fitted to the forced timings of benchmarks/bench_core.py (--engines).
+FUSED_PASSES_BASE = 1.0
+FUSED_PASSES_PER_TAP = 0.9
 
 
 @dataclass(frozen=True)
@@ -190,6 +208,53 @@ def row_stack(
     )
 
 
+def blas_chunk(columns: int, channels: int, reach: int, col_stride: int, out_w: int) -> int:
+    """Output pixels per column chunk of the blas strategy (see :data:`BLAS_CHUNK_BYTES`).
+
+    >>> blas_chunk(9, 3, 8, 1, 1920), blas_chunk(255, 3, 254, 1, 1920)  # whole rows; the reach
+    (1920, 254)
+    """
+    span = BLAS_CHUNK_BYTES // (4 * columns * max(1, channels))  # input pixels the budget allows
+    fitting = (span - reach - 1) // col_stride + 1
+    return max(1, min(out_w, max(MIN_CHUNK, -(-reach // col_stride), fitting)))
+
+
+class StripRows:
+    """The padded rows a strip of output rows reads, as float32.
+
+    For a float32 image, the image itself (nothing copied); for an integer image, those rows
+    converted into one buffer reused for every strip, so the conversion happens in cache, strip
+    by strip, instead of as a full-size float32 copy of the image.
+    """
+
+    def __init__(self, image: NDArray[Any], max_rows: int, row_stride: int, kernel_rows: int, dilation: int) -> None:
+        self.image, self.row_stride = image, row_stride
+        self.reach = (kernel_rows - 1) * dilation + 1  # input rows one output row reads
+        self.buffer: Float32Array | None = None
+        if image.dtype != np.float32:
+            shape = ((max_rows - 1) * row_stride + self.reach, *image.shape[1:])
+            self.buffer = np.empty(shape, dtype=np.float32)
+
+    def read(self, first: int, rows: int) -> tuple[Float32Array, int]:
+        """``(array, top)``: input row ``first * row_stride + i`` of the image is ``array[top + i]``."""
+        top = first * self.row_stride
+        if self.buffer is None:
+            return self.image, top
+        count = (rows - 1) * self.row_stride + self.reach
+        strip = self.buffer[:count]
+        np.copyto(strip, self.image[top : top + count])
+        return strip, 0
+
+
+def hwc_view(array: NDArray[Any]) -> NDArray[Any]:
+    """A C-contiguous ``(H, W, C)`` view (or copy) of an ``(H, W, ...)`` array, in its own dtype.
+
+    The engines that convert an integer image strip by strip (or tile by tile) take it so.
+    """
+    array = np.ascontiguousarray(array)
+    return array.reshape(array.shape[0], array.shape[1], channel_count(array.shape))
+
+
 def _live_columns(kernel: NDArray[np.floating]) -> list[int]:
     """Indices of kernel columns with at least one non-zero tap."""
     return [int(j) for j in np.flatnonzero(np.any(kernel != 0, axis=0))]
@@ -206,34 +271,41 @@ class DirectPlan:
     """The direct engine's plan: the strategy :func:`plan_direct` rated cheaper, and its taps."""
 
     kernel: Float32Array
-    strategy: str  # "taps" or "blas"
+    strategy: str  # "taps", "blas" or "fused"
     cost: float
     taps: TapPlan
     columns: tuple[int, ...]  # kernel columns with a non-zero tap, for the blas strategy
 
     def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
-        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`)."""
-        source = as_hwc(padded)
+        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`).
+
+        ``padded`` may also be an integer image (8 or 16 bits): each strip's rows are then
+        converted to float32 on the way in, while in cache, instead of the whole image before.
+        """
+        source = as_hwc(padded) if padded.dtype.kind == "f" else hwc_view(padded)
         out_h, out_w = geometry.out_shape
         channels = source.shape[2]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
         if not self.columns:  # an all-zero kernel
             out.fill(0)
             return out.reshape(geometry.out_shape + padded.shape[2:])
-        worker = partial(self._blas_band if self.strategy == "blas" else self._taps_band, source, out, geometry)
+        band = {"blas": self._blas_band, "fused": self._fused_band}.get(self.strategy, self._taps_band)
+        worker = partial(band, source, out, geometry)
         run_bands(worker, out_h, threads, float(out_h * out_w * channels * self.cost))
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
-    def _taps_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _taps_band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Shift-and-add for output rows ``o0:o1``."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         kw = self.kernel.shape[1]
-        step = strip_rows(out_w * channels)
+        step = strip_rows(out_w * channels, buffers=2 if image.dtype == np.float32 else 3)
         scratch_buf = np.empty((min(step, o1 - o0), out_w, channels), dtype=np.float32)
+        rows = StripRows(image, min(step, o1 - o0), sr, self.kernel.shape[0], dr)
         for r0 in range(o0, o1, step):
             check_abandoned()
             n = min(o1, r0 + step) - r0
+            source, top = rows.read(r0, n)
             # Accumulator and scratch have the same layout as the tap views (flat rows at column
             # stride 1), so every ufunc call sees matching, coalescable operands.
             acc: Float32Array = out[r0 : r0 + n]
@@ -241,33 +313,59 @@ class DirectPlan:
             if sc == 1:
                 acc, scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
 
-            def view(tap: int, r0: int = r0, n: int = n) -> Float32Array:
+            def view(tap: int, source: Float32Array = source, top: int = top, n: int = n) -> Float32Array:
                 i, j = divmod(tap, kw)
-                first = r0 * sr + i * dr
+                first = top + i * dr
                 return column_view(source[first : first + (n - 1) * sr + 1 : sr], j * dc, out_w, sc)
 
             self.taps.apply(acc, view, scratch)
 
-    def _blas_band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _fused_band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+        """One fused multiply-add per tap (einsum over every shifted view) for output rows ``o0:o1``."""
+        out_w, channels = geometry.out_shape[1], image.shape[2]
+        (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
+        kh, kw = self.kernel.shape
+        step = strip_rows(out_w * channels, buffers=1 if image.dtype == np.float32 else 2)
+        rows = StripRows(image, min(step, o1 - o0), sr, kh, dr)
+        row_bytes, pixel_bytes = image.shape[1] * channels * 4, channels * 4
+        for r0 in range(o0, o1, step):
+            check_abandoned()
+            n = min(o1, r0 + step) - r0
+            source, top = rows.read(r0, n)
+            base = source.reshape(source.shape[0], -1)[top:]
+            acc: Float32Array = out[r0 : r0 + n]
+            if sc == 1:  # flat rows vectorise better than a C=3 inner axis
+                acc = acc.reshape(n, out_w * channels)
+                shape: tuple[int, ...] = (kh, kw, n, out_w * channels)
+                strides: tuple[int, ...] = (dr * row_bytes, dc * pixel_bytes, sr * row_bytes, 4)
+            else:
+                shape = (kh, kw, n, out_w, channels)
+                strides = (dr * row_bytes, dc * pixel_bytes, sr * row_bytes, sc * pixel_bytes, 4)
+            views = as_strided(base, shape=shape, strides=strides, writeable=False)
+            np.einsum("ij,ij...->...", self.kernel, views, out=acc)
+
+    def _blas_band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Row-stack matrix products for output rows ``o0:o1``."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         columns, kh = self.columns, self.kernel.shape[0]
         weights = np.ascontiguousarray(self.kernel[:, columns].T)  # (live columns, kh)
         reach = columns[-1] * dc  # extra input pixels a chunk reads beyond its outputs
-        # Output pixels per chunk: BLAS single-threaded (see BLAS_CHUNK_FLOPS) and not tiny.
-        chunk = min(max(64, BLAS_CHUNK_FLOPS // (kh * len(columns) * channels * sc) - reach), out_w)
+        chunk = blas_chunk(len(columns), channels, reach, sc, out_w)
         span = (chunk - 1) * sc + reach + 1
         # Rows per strip: the products buffer of one strip stays in L2.
         rows = max(1, min(o1 - o0, STRIP_BYTES // (len(columns) * span * channels * 4)))
         products_buf = np.empty(rows * len(columns) * span * channels, dtype=np.float32)
+        strip = StripRows(image, rows, sr, kh, dr)
         for r0 in range(o0, o1, rows):
             check_abandoned()
             n = min(o1, r0 + rows) - r0
+            source, top = strip.read(r0, n)
             for c0 in range(0, out_w, chunk):
+                check_abandoned()  # a large kernel's strip is one row of many large products
                 m = min(out_w, c0 + chunk) - c0
                 width = (m - 1) * sc + reach + 1
-                stack = row_stack(source, r0 * sr, n, sr, kh, dr, c0 * sc, width)
+                stack = row_stack(source, top, n, sr, kh, dr, c0 * sc, width)
                 products = products_buf[: n * len(columns) * width * channels].reshape(n, len(columns), width, channels)
                 np.matmul(weights, stack, out=products.reshape(n, len(columns), width * channels))
                 acc = out[r0 : r0 + n, c0 : c0 + m]
@@ -300,14 +398,17 @@ def plan_direct(kernel: NDArray[np.floating], geometry: Geometry, channels: int 
     weights = np.asarray(kernel, dtype=np.float32)
     taps = make_plan(weights)
     columns = tuple(_live_columns(weights))
-    tap_passes = float(taps.passes)
-    blas = blas_passes(weights.shape[0], len(columns), geometry)
-    strategy, cost = ("blas", blas) if blas < tap_passes else ("taps", tap_passes)
-    return DirectPlan(weights, strategy, cost, taps, columns)
+    costs = {"taps": float(taps.passes), "blas": blas_passes(weights.shape[0], len(columns), geometry)}
+    # Fused multiply-adds multiply every tap, zeros too: 0 * inf is NaN where the other
+    # strategies keep an infinite pixel's neighbours finite (and a zero tap is wasted work).
+    if np.all(weights != 0):
+        costs["fused"] = FUSED_PASSES_BASE + FUSED_PASSES_PER_TAP * weights.size
+    strategy = min(costs, key=lambda name: costs[name])  # ties go to the first: taps
+    return DirectPlan(weights, strategy, costs[strategy], taps, columns)
 
 
 def direct_strategy(kernel: NDArray[np.floating], geometry: Geometry) -> tuple[str, float]:
-    """``("taps" | "blas", passes per output sample)``, whichever is cheaper."""
+    """``("taps" | "blas" | "fused", passes per output sample)``, whichever is cheapest."""
     plan = plan_direct(kernel, geometry)
     return plan.strategy, plan.cost
 

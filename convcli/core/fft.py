@@ -17,15 +17,16 @@ from functools import lru_cache, partial
 import numpy as np
 from numpy.typing import NDArray
 
+from convcli.core.direct import hwc_view
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
 from convcli.core.threads import check_abandoned, run_bands
 
-# Samples (rows x cols x channels) of one tile: about 10 MiB real plus 10 MiB of spectrum per
-# thread, whatever the image size. Larger tiles ran slower per output sample in
-# benchmarks/bench_core.py once a tile and its spectrum no longer shared the last-level cache
-# with another thread's.
-MAX_TILE_ELEMENTS = 2_400_000
+# Samples (rows x cols x channels) of one tile: 1.5 MiB real plus as much spectrum per thread,
+# whatever the image size (an RGB tile of 256 x 512). Larger tiles transform fewer overlapping
+# samples but ran slower per output sample in benchmarks/bench_core.py (--engines), 15x15 to
+# 63x63 kernels at 1080p: a tile, its spectrum and the result no longer stay in cache.
+MAX_TILE_ELEMENTS = 393_216
 # Smallest tile side considered, unless twice the kernel is more or the whole image is less:
 # smaller tiles pay the per-call and per-tile overhead on too few samples.
 MIN_TILE = 256
@@ -33,10 +34,10 @@ MIN_TILE = 256
 # Cost of an FFT round trip in "passes" (one NumPy ufunc pass over one float32 element in a
 # cache-sized strip, the cost model's unit): FFT_PASSES_PER_LOG * log2(n) per sample plus a
 # fixed cost per tile and channel (copies, planning, Python). Both are fitted to the forced-FFT
-# timings of benchmarks/bench_core.py (15x15 to 31x31 kernels on its 3840x2160 RGB image); the
-# per-tile term is why small tiles lose.
-FFT_PASSES_PER_LOG = 6.0
-FFT_TILE_OVERHEAD_PASSES = 1_350_000.0
+# timings of benchmarks/bench_core.py --engines (15x15 to 31x31 kernels on its 1920x1080 RGB
+# image); the per-tile term is why small tiles lose.
+FFT_PASSES_PER_LOG = 2.7
+FFT_TILE_OVERHEAD_PASSES = 600_000.0
 
 
 @lru_cache(maxsize=512)
@@ -161,11 +162,13 @@ class FftPlan:
     def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
         """Cross-correlate tile by tile (see :meth:`.EnginePlan.run`).
 
-        The best tiles depend on the number of output rows, so a band (or an image with another
+        ``padded`` may also be an integer image (8 or 16 bits), converted to float32 tile by
+        tile. The best tiles depend on the number of output rows, so a band (or an image with another
         channel count) gets tiles of its own: tiles as tall as a whole image would waste work
         on a short band.
         """
-        source = as_hwc(padded)
+        # An integer image is converted tile by tile, as each tile is copied in.
+        source = as_hwc(padded) if padded.dtype.kind == "f" else hwc_view(padded)
         channels = source.shape[2]
         out_h, out_w = geometry.out_shape
         if channels == 0:
@@ -181,55 +184,61 @@ class FftPlan:
         spectrum = (np.fft.rfft2(flipped, s=(th, tw)) * (th * tw)).astype(np.complex64)[None]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
         work = out_h * out_w * channels * tiles.passes
-        run_bands(partial(_fft_band, source, spectrum, geometry, tiles, out), out_h, threads, work,
-                  align=tiles.out_per_tile[0])
+        # Threads share out whole tiles in raster order, not rows: an image only one or three
+        # tiles tall still splits evenly, and every tile is the same whatever the thread count,
+        # so the result is too.
+        count = math.ceil(out_h / tiles.out_per_tile[0]) * math.ceil(out_w / tiles.out_per_tile[1])
+        run_bands(partial(_fft_tiles, source, spectrum, geometry, tiles, out), count, threads, work)
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
 
-def _fft_band(
+def _fft_tiles(
     source: Float32Array, spectrum: NDArray[np.complex64], geometry: Geometry, tiles: TilePlan, out: Float32Array,
-    o0: int, o1: int,
+    t0: int, t1: int,
 ) -> None:
-    """Overlap-save for output rows ``o0:o1``, one tile after another."""
-    out_w, channels = geometry.out_shape[1], source.shape[2]
+    """Overlap-save for tiles ``t0:t1`` of the output, counted in raster order, one after another."""
+    out_h, out_w = geometry.out_shape
+    channels = source.shape[2]
     (sr, sc) = geometry.stride
     ekh, ekw = geometry.dilated_kernel_shape
     th, tw = tiles.tile
     rows_per, cols_per = tiles.out_per_tile
+    tiles_across = math.ceil(out_w / cols_per)
     # Per-thread buffers reused for every tile: fresh multi-MiB arrays per tile would cost
     # page faults comparable to the transforms themselves. Channels first, so each 2-D
     # transform runs over contiguous rows.
     tile = np.zeros((channels, th, tw), dtype=np.float32)
     freq = np.empty((channels, th, tw // 2 + 1), dtype=np.complex64)
     result = np.empty((channels, th, tw), dtype=np.float32)
-    for r0 in range(o0, o1, rows_per):
+    for index in range(t0, t1):
         check_abandoned()
-        nr = min(o1, r0 + rows_per) - r0
+        row, col = divmod(index, tiles_across)
+        r0, c0 = row * rows_per, col * cols_per
+        nr = min(out_h, r0 + rows_per) - r0
         in_r0, in_rows = r0 * sr, (nr - 1) * sr + ekh
-        for c0 in range(0, out_w, cols_per):
-            nc = min(out_w, c0 + cols_per) - c0
-            in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
-            if in_rows < th or in_cols < tw:
-                tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
-            block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
-            # One 2-D copy per channel: NumPy copies a plane with a stride-C side much faster
-            # than it transposes a whole (H, W, C) block at once.
-            for channel in range(channels):
-                tile[channel, :in_rows, :in_cols] = block[:, :, channel]
-            # NumPy's stubs type ``out=`` as complex128/float64 only; the transforms take and
-            # return complex64/float32 buffers all the same (pocketfft computes in float32).
-            np.fft.rfft2(tile, out=freq, norm="forward")  # type: ignore[arg-type]
-            np.multiply(freq, spectrum, out=freq)
-            # NumPy's irfft2 ignores ``out=``: it calls irfftn with out=None, returns a new array
-            # and leaves ``out`` unwritten (numpy gh-30909, fixed by numpy PR 30910; NumPy 2.4.6
-            # still does). The two 1-D passes by hand write into the reused buffers instead.
-            np.fft.ifft(freq, axis=-2, out=freq)  # type: ignore[arg-type]
-            np.fft.irfft(freq, n=tw, axis=-1, out=result)  # type: ignore[arg-type]
-            # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
-            kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
-            target = out[r0 : r0 + nr, c0 : c0 + nc]
-            for channel in range(channels):
-                target[:, :, channel] = kept[channel]
+        nc = min(out_w, c0 + cols_per) - c0
+        in_c0, in_cols = c0 * sc, (nc - 1) * sc + ekw
+        if in_rows < th or in_cols < tw:
+            tile.fill(0)  # edge tiles: the zero padding is what makes overlap-save exact
+        block = source[in_r0 : in_r0 + in_rows, in_c0 : in_c0 + in_cols]
+        # One 2-D copy per channel: NumPy copies a plane with a stride-C side much faster
+        # than it transposes a whole (H, W, C) block at once.
+        for channel in range(channels):
+            tile[channel, :in_rows, :in_cols] = block[:, :, channel]
+        # NumPy's stubs type ``out=`` as complex128/float64 only; the transforms take and
+        # return complex64/float32 buffers all the same (pocketfft computes in float32).
+        np.fft.rfft2(tile, out=freq, norm="forward")  # type: ignore[arg-type]
+        np.multiply(freq, spectrum, out=freq)
+        # NumPy's irfft2 ignores ``out=``: it calls irfftn with out=None, returns a new array
+        # and leaves ``out`` unwritten (numpy gh-30909, fixed by numpy PR 30910; NumPy 2.4.6
+        # still does). The two 1-D passes by hand write into the reused buffers instead.
+        np.fft.ifft(freq, axis=-2, out=freq)  # type: ignore[arg-type]
+        np.fft.irfft(freq, n=tw, axis=-1, out=result)  # type: ignore[arg-type]
+        # Outputs before index (extent - 1) wrapped around the tile; the rest is exact.
+        kept = result[:, ekh - 1 : ekh - 1 + (nr - 1) * sr + 1 : sr, ekw - 1 : ekw - 1 + (nc - 1) * sc + 1 : sc]
+        target = out[r0 : r0 + nr, c0 : c0 + nc]
+        for channel in range(channels):
+            target[:, :, channel] = kept[channel]
 
 
 def plan_fft(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> FftPlan:

@@ -15,14 +15,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
+from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
-from convcli.core.direct import TapPlan, column_view, make_plan, row_stack, strip_rows
+from convcli.core.direct import (
+    FUSED_PASSES_BASE,
+    FUSED_PASSES_PER_TAP,
+    StripRows,
+    TapPlan,
+    column_view,
+    hwc_view,
+    make_plan,
+    row_stack,
+    strip_rows,
+)
 from convcli.core.engine import Engine, Float32Array, as_hwc, channel_count
 from convcli.core.geometry import Geometry
-from convcli.core.threads import check_abandoned, run_bands
+from convcli.core.threads import check_abandoned, one_blas_thread, run_bands
 
 # Singular values below this fraction of the largest are dropped. Float32 kernels carry about
 # 1e-7 of relative noise, so a Gaussian built in float32 has s2/s1 ~ 1e-8; dropping terms of
@@ -33,7 +45,7 @@ RANK_RTOL = 1e-5
 # row is read once from cache, multiply-adds fused), in passes: a fixed cost per pass plus a
 # small one per tap, fitted to the forced-separable timings of benchmarks/bench_core.py.
 # Shift-and-add wins only for short or very symmetric columns.
-GEMV_PASSES_BASE = 6.0
+GEMV_PASSES_BASE = 2.0
 GEMV_PASSES_PER_TAP = 0.5
 
 SeparableTerm = tuple[NDArray[np.float32], NDArray[np.float32]]
@@ -63,7 +75,8 @@ def separable_terms(kernel: NDArray[np.floating], rtol: float = RANK_RTOL) -> li
     True
     """
     matrix = np.asarray(kernel, dtype=np.float64)
-    u, s, vt = np.linalg.svd(matrix)
+    with one_blas_thread():  # LAPACK's SVD would otherwise start BLAS threads beyond `threads`
+        u, s, vt = np.linalg.svd(matrix)
     if s.size == 0 or s[0] == 0:
         return []
     terms: list[SeparableTerm] = []
@@ -95,14 +108,25 @@ class TermPlan:
     row_taps: TapPlan
     vertical_blas: bool  # the vertical pass as one matrix-vector product per output row
     vertical_passes: float  # its modelled cost per sample it writes
+    row: Float32Array
+    horizontal_fused: bool  # the horizontal pass as one fused multiply-add per tap (einsum)
+    horizontal_passes: float  # its modelled cost per output sample
 
 
 def plan_term(column: Float32Array, row: Float32Array) -> TermPlan:
-    """Plan one term: BLAS or shift-and-add for the vertical pass, whichever is cheaper."""
-    column_taps = make_plan(column)
+    """Plan one term: for each pass, products or shift-and-add, whichever is cheaper."""
+    column_taps, row_taps = make_plan(column), make_plan(row)
     taps = float(column_taps.passes)
     gemv = GEMV_PASSES_BASE + GEMV_PASSES_PER_TAP * column.size
-    return TermPlan(column, column_taps, make_plan(row), gemv < taps, min(gemv, taps))
+    # The horizontal pass can be one fused multiply-add per tap (einsum over a stack of the
+    # shifted rows; see direct.FUSED_PASSES_PER_TAP). A zero tap would still be multiplied by
+    # einsum: 0 * inf is NaN where shift-and-add, which skips zero taps, keeps an infinite
+    # pixel's neighbours finite.
+    fused = FUSED_PASSES_BASE + FUSED_PASSES_PER_TAP * row.size if np.all(row != 0) else float("inf")
+    row_passes = float(row_taps.passes)
+    return TermPlan(
+        column, column_taps, row_taps, gemv < taps, min(gemv, taps), row, fused < row_passes, min(fused, row_passes)
+    )
 
 
 def separable_passes(terms: Sequence[TermPlan], geometry: Geometry) -> float:
@@ -112,7 +136,7 @@ def separable_passes(terms: Sequence[TermPlan], geometry: Geometry) -> float:
     total = 0.0
     for term in terms:
         # The vertical pass runs over every padded column the horizontal pass will read.
-        total += term.vertical_passes * need_w / out_w + term.row_taps.passes + 1
+        total += term.vertical_passes * need_w / out_w + term.horizontal_passes + 1
     return total
 
 
@@ -145,8 +169,12 @@ class SeparablePlan:
         return self.passes if len(self.terms) < min(self.kernel_shape) else float("inf")
 
     def run(self, padded: Float32Array, geometry: Geometry, *, threads: int = 1) -> Float32Array:
-        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`)."""
-        source = as_hwc(padded)
+        """Cross-correlate, band by band over row strips (see :meth:`.EnginePlan.run`).
+
+        ``padded`` may also be an integer image (8 or 16 bits): each strip's rows are then
+        converted to float32 on the way in, while in cache, instead of the whole image before.
+        """
+        source = as_hwc(padded) if padded.dtype.kind == "f" else hwc_view(padded)
         out_h, out_w = geometry.out_shape
         channels = source.shape[2]
         out = np.empty((out_h, out_w, channels), dtype=np.float32)
@@ -157,19 +185,22 @@ class SeparablePlan:
         run_bands(partial(self._band, source, out, geometry), out_h, threads, work)
         return out.reshape(geometry.out_shape + padded.shape[2:])
 
-    def _band(self, source: Float32Array, out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
+    def _band(self, image: NDArray[Any], out: Float32Array, geometry: Geometry, o0: int, o1: int) -> None:
         """Every term's vertical and horizontal pass for output rows ``o0:o1``, strip by strip."""
-        out_w, channels = geometry.out_shape[1], source.shape[2]
+        out_w, channels = geometry.out_shape[1], image.shape[2]
         (sr, sc), (dr, dc) = geometry.stride, geometry.dilation
         kh, kw = self.kernel_shape
         need_w = (out_w - 1) * sc + (kw - 1) * dc + 1
-        step = strip_rows(need_w * channels, buffers=3)
+        convert = image.dtype != np.float32
+        step = strip_rows(need_w * channels, buffers=4 if convert else 3)
         rows = min(step, o1 - o0)
         temp_buf = np.empty((rows, need_w, channels), dtype=np.float32)
         scratch_buf = np.empty((rows, need_w, channels), dtype=np.float32)
+        strip = StripRows(image, rows, sr, kh, dr)
         for r0 in range(o0, o1, step):
             check_abandoned()
             n = min(o1, r0 + step) - r0
+            source, first_row = strip.read(r0, n)
             temp, scratch = temp_buf[:n], scratch_buf[:n]
             temp_flat, scratch_flat = column_view(temp, 0, need_w, 1), column_view(scratch, 0, need_w, 1)
             acc: Float32Array = out[r0 : r0 + n]
@@ -177,20 +208,43 @@ class SeparablePlan:
             if sc == 1:
                 acc, h_scratch = column_view(acc, 0, out_w, 1), column_view(scratch, 0, out_w, 1)
 
-            def vertical(tap: int, r0: int = r0, n: int = n) -> Float32Array:
-                first = r0 * sr + tap * dr
+            def vertical(tap: int, source: Float32Array = source, top: int = first_row, n: int = n) -> Float32Array:
+                first = top + tap * dr
                 return column_view(source[first : first + (n - 1) * sr + 1 : sr], 0, need_w, 1)
 
             def horizontal(tap: int, temp: Float32Array = temp) -> Float32Array:
                 return column_view(temp, tap * dc, out_w, sc)
 
             for index, term in enumerate(self.term_plans):
+                check_abandoned()  # a kernel that is not low-rank has many terms per strip
                 if term.vertical_blas:
-                    stack = row_stack(source, r0 * sr, n, sr, kh, dr, 0, need_w)
+                    stack = row_stack(source, first_row, n, sr, kh, dr, 0, need_w)
                     np.matmul(term.column, stack, out=temp_flat)
                 else:
                     term.column_taps.apply(temp_flat, vertical, scratch_flat)
-                term.row_taps.apply(acc, horizontal, h_scratch, accumulate=index > 0)
+                if term.horizontal_fused:
+                    # The first term is written straight into the output: no extra pass.
+                    target = acc if index == 0 else h_scratch
+                    np.einsum("j,j...->...", term.row, shifted_columns(temp, kw, dc, out_w, sc), out=target)
+                    if index > 0:
+                        np.add(acc, target, out=acc)
+                else:
+                    term.row_taps.apply(acc, horizontal, h_scratch, accumulate=index > 0)
+
+
+def shifted_columns(rows: Float32Array, taps: int, tap_step: int, count: int, step: int) -> Float32Array:
+    """Read-only ``(taps, R, ...)`` stack of :func:`column_view` ``(rows, j * tap_step, count, step)``
+    for every tap ``j``, from a C-contiguous ``(R, W, C)`` array; nothing is copied."""
+    rows_bytes, channels = rows.strides[0], rows.shape[2]
+    tap_bytes = tap_step * channels * 4
+    if step == 1:
+        return as_strided(
+            rows, shape=(taps, rows.shape[0], count * channels), strides=(tap_bytes, rows_bytes, 4), writeable=False
+        )
+    return as_strided(
+        rows, shape=(taps, rows.shape[0], count, channels), strides=(tap_bytes, rows_bytes, step * channels * 4, 4),
+        writeable=False,
+    )
 
 
 def plan_separable(kernel: NDArray[np.floating], geometry: Geometry, channels: int = 1) -> SeparablePlan:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from numbers import Integral
 from typing import Any
 
@@ -21,16 +22,15 @@ from threadpoolctl import ThreadpoolController
 from convcli.errors import ParameterError
 
 # Work is counted in the cost model's unit (passes over one float32 sample). Below this much
-# work per thread a second thread costs more (hand-over, a second set of strip buffers, cache
-# sharing) than it saves. Fitted with the one- and two-thread columns of benchmarks/bench_core.py
-# at several --size values: a 512x512 RGB 3x3 filter (about 11 M) ran faster on one thread, a
-# 1080p one (about 90 M) on two.
-MIN_WORK_PER_THREAD = 30_000_000
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+# work per thread a second thread costs more (hand-over, a second set of strip buffers) than it
+# saves. Every catalogue kernel on a 1080p RGB image is above it, down to the one-pass identity
+# (about 6 M), so two threads split it; a 512x512 RGB Sobel (about 5 M) stays on one thread.
+MIN_WORK_PER_THREAD = 3_000_000
 
 BandWorker = Callable[[int, int], None]
+
+# How often a caller waiting for other bands wakes up to let a Ctrl-C through (see _Band.result).
+WAKE_SECONDS = 0.05
 
 
 def resolve_threads(threads: int | None) -> int:
@@ -64,15 +64,72 @@ def band_edges(rows: int, bands: int, align: int = 1) -> list[int]:
     return [*edges, rows]
 
 
-def _shared_pool() -> ThreadPoolExecutor:
-    """The process-wide worker pool, created on first use (starting threads on every call would
-    cost more than filtering a small image)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            # Room for threads > cpu_count (allowed, if unwise); threads start only when needed.
-            _pool = ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2), thread_name_prefix="convcli")
-        return _pool
+class _Band:
+    """One band handed to a pool thread: the call, and its outcome once :attr:`done` is set."""
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self.call = call
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.call()
+        except BaseException as exc:  # handed to the caller, who re-raises it
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self) -> None:
+        """Wait for the band and raise what it raised.
+
+        The wait wakes up every WAKE_SECONDS: the kernel may hand Ctrl-C to any thread of the
+        process (a pool thread busy in NumPy, say), and Python then runs its handler only when
+        the calling thread next runs Python code; a wait that never woke up would delay Ctrl-C
+        until the band ends.
+        """
+        while not self.done.wait(WAKE_SECONDS):
+            pass
+        if self.error is not None:
+            raise self.error
+
+
+class _BandPool:
+    """Worker threads shared by every :func:`run_bands` call, started when none is idle.
+
+    The threads are daemon threads, unlike ThreadPoolExecutor's, which the interpreter joins at
+    exit: a Ctrl-C landing inside ``ThreadPoolExecutor.submit`` between starting a worker and
+    registering it leaves a thread that is never told to stop, and the process never exits.
+    An idle daemon thread waits on its queue and holds nothing up.
+    """
+
+    def __init__(self) -> None:
+        self._bands: queue.SimpleQueue[_Band] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._started = 0
+
+    def submit(self, call: Callable[[], None]) -> _Band:
+        band = _Band(call)
+        with self._lock:
+            start = self._idle == 0
+            if start:
+                self._started += 1
+            else:
+                self._idle -= 1  # an idle thread will take this band
+        self._bands.put(band)
+        if start:
+            threading.Thread(target=self._serve, name=f"convcli-{self._started}", daemon=True).start()
+        return band
+
+    def _serve(self) -> None:
+        while True:
+            self._bands.get().run()
+            with self._lock:
+                self._idle += 1
+
+
+_pool = _BandPool()
 
 
 def run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: int = 1) -> None:
@@ -95,7 +152,6 @@ def _run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: 
         worker(0, rows)
         return
     edges = band_edges(rows, bands, align)
-    pool = _shared_pool()
     abandoned = threading.Event()
 
     def band(r0: int, r1: int) -> None:
@@ -108,18 +164,23 @@ def _run_bands(worker: BandWorker, rows: int, threads: int, work: float, align: 
         finally:
             _local.abandoned = outer
 
-    futures = [pool.submit(band, edges[b], edges[b + 1]) for b in range(1, bands)]
+    started: list[_Band] = []
     try:
+        # Submitting inside the try: a Ctrl-C between two submissions abandons the bands
+        # already started, too.
+        for b in range(1, bands):
+            started.append(_pool.submit(partial(band, edges[b], edges[b + 1])))
         worker(edges[0], edges[1])
+        for other in started:
+            other.result()
     except BaseException:
-        # Ctrl-C or SIGTERM (raised in the calling thread only) or an error: the other bands stop
-        # at their next strip, instead of finishing an image nobody will use while the caller,
-        # and the process's exit, wait for them.
+        # Ctrl-C or SIGTERM (raised in the calling thread only, while it computes its band or
+        # waits for the others) or an error: the other bands stop at their next strip, instead of
+        # finishing an image nobody will use while the caller waits for them.
         abandoned.set()
+        for other in started:
+            other.done.wait()
         raise
-    finally:
-        for future in futures:
-            future.result()
 
 
 def _without_float_warnings(worker: BandWorker) -> BandWorker:
