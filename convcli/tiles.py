@@ -474,7 +474,7 @@ def tiled_destination(
     if fmt is None or not is_tiff_file(source):
         return None
     try:
-        with open_chunked_source(source) as chunked:
+        with open_chunked_source(source, warn=False) as chunked:  # the run itself warns
             header = _header(chunked)
     except NotChunkedError:
         return None

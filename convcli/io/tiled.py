@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from numpy.typing import DTypeLike, NDArray
 from convcli.errors import ImageError, OutputError, ParameterError
 from convcli.io.atomic import AtomicOutput
 from convcli.io.formats import suffix_format
+from convcli.io.modes import ImageWarning
 
 if TYPE_CHECKING:
     import zarr
@@ -116,7 +118,7 @@ class ChunkedSource:
 class TiffSource(ChunkedSource):
     """A TIFF or BigTIFF page (the first), tiled or striped, read by tifffile one segment row at a time."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, warn: bool = True) -> None:
         import tifffile
 
         self.path = str(path)
@@ -126,9 +128,12 @@ class TiffSource(ChunkedSource):
             raise ImageError(f"{self.path}: cannot read TIFF: {exc}") from exc
         try:
             self._describe(self.file.pages.first)
+            pages = len(self.file.pages)
         except BaseException:
             self.file.close()
             raise
+        if pages > 1 and warn:  # as the in-memory reader says it
+            warnings.warn(f"{self.path}: has {pages} frames; only the first is filtered", ImageWarning, stacklevel=3)
         self.cache: OrderedDict[int, NDArray[Any]] = OrderedDict()
         self.zarr_store: Any = None
 
@@ -265,8 +270,10 @@ class ZarrSource(ChunkedSource):
         return array
 
 
-def open_chunked_source(path: str | Path) -> ChunkedSource:
+def open_chunked_source(path: str | Path, *, warn: bool = True) -> ChunkedSource:
     """Open an image to be read in parts: a TIFF or BigTIFF (tiled or striped) or a ``.zarr`` array.
+
+    Only a TIFF's first page is read; ``warn`` says so with an :class:`ImageWarning` when it has more.
 
     Raises
     ------
@@ -282,7 +289,7 @@ def open_chunked_source(path: str | Path) -> ChunkedSource:
         raise ImageError(f"{path}: no such file")
     if not is_tiff_file(path):
         raise NotChunkedError(f"{path}: not read in parts: only TIFF, BigTIFF and Zarr are")
-    return TiffSource(path)
+    return TiffSource(path, warn=warn)
 
 
 class ChunkedTarget:
