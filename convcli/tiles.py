@@ -35,7 +35,7 @@ from convcli.core.colour import linear_to_srgb, srgb_to_linear
 from convcli.core.engine import EnginePlan
 from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry
-from convcli.core.threads import resolve_threads
+from convcli.core.threads import resolve_threads, run_bands
 from convcli.core.validate import as_kernel
 from convcli.errors import LimitError, ParameterError
 from convcli.io import STDIO, ImageHeader
@@ -152,6 +152,10 @@ class _StepRows(_RowMaker):
         self.col_index, self.col_inside = border_index(before.width, left, right, border)
         self.fill = np.float32(0.0 if border == "zero" else options.border_value)
         self.plans: list[EnginePlan] = []
+        self.weights: list[NDArray[np.float32]] = []
+        # The last step maps its rows to the file's samples on its threads (set by the caller).
+        self.transform: Callable[[Rows], NDArray[Any]] | None = None
+        self.out_dtype: type = np.float32
         if kernel.weights is None:
             self.channels = before.channels
             count = int(np.prod(before.channels, dtype=np.int64))
@@ -160,54 +164,74 @@ class _StepRows(_RowMaker):
                 weights = [np.ascontiguousarray(w[::-1, ::-1]) for w in weights]
             # Planned once for the whole image, as the in-memory path plans it, then run band by band.
             self.plans = [plan_engine(w, self.geometry, options.method, count) for w in weights]
+            self.weights = weights
         else:
             assert kernel.channels is not None
             produced = kernel.channels[1]
             self.channels = () if produced == 1 else (produced,)
 
-    def _gather(self, p0: int, p1: int) -> Rows:
-        """The padded rows ``p0..p1-1`` of the image before this step, border columns included."""
+    def _inputs(self, p0: int, p1: int) -> tuple[Rows, NDArray[np.intp] | None]:
+        """The rows of the image before this step that padded rows ``p0..p1-1`` map to, and the
+        position of each padded row in them (None when they are those rows in order)."""
         index = self.row_index[p0:p1]
         before = self.before
         if index[-1] - index[0] == len(index) - 1 and bool(np.all(np.diff(index) == 1)):
-            source = before.rows(int(index[0]), int(index[-1]) + 1)
-            positions = None
-        else:  # a band at the top or bottom: its border rows map elsewhere in the image
-            wanted = np.unique(index)
-            breaks = np.flatnonzero(np.diff(wanted) > 1) + 1
-            runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(wanted, breaks)]
-            # The longest run last: it is the one the step before keeps for the next band.
-            runs.sort(key=lambda run: run[1] - run[0])
-            blocks = {run: before.rows(*run) for run in runs}
-            source = np.concatenate([blocks[run] for run in sorted(runs)])
-            positions = np.searchsorted(wanted, index)
+            return before.rows(int(index[0]), int(index[-1]) + 1), None
+        # A band at the top or bottom: its border rows map elsewhere in the image.
+        wanted = np.unique(index)
+        breaks = np.flatnonzero(np.diff(wanted) > 1) + 1
+        runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(wanted, breaks)]
+        # The longest run last: it is the one the step before keeps for the next band.
+        runs.sort(key=lambda run: run[1] - run[0])
+        blocks = {run: before.rows(*run) for run in runs}
+        return np.concatenate([blocks[run] for run in sorted(runs)]), np.searchsorted(wanted, index)
+
+    def _pad(self, source: Rows, positions: NDArray[np.intp] | None, p0: int, q0: int, q1: int) -> Rows:
+        """Padded rows ``q0..q1-1`` in float32, border columns included, from :meth:`_inputs`
+        (made for padded rows from ``p0`` on)."""
+        before = self.before
         _, _, left, right = self.geometry.pad
-        band = np.empty((p1 - p0, left + before.width + right, *before.channels), dtype=np.float32)
-        band[:, left : left + before.width] = source if positions is None else source[positions]
+        band = np.empty((q1 - q0, left + before.width + right, *before.channels), dtype=np.float32)
+        rows = source[q0 - p0 : q1 - p0] if positions is None else source[positions[q0 - p0 : q1 - p0]]
+        band[:, left : left + before.width] = rows  # one pass: copy and convert to float32
         if left:
             band[:, :left] = band[:, left + self.col_index[:left]]
         if right:
             band[:, left + before.width :] = band[:, left + self.col_index[left + before.width :]]
         if self.row_inside is not None and self.col_inside is not None:  # zero or constant
-            band[~self.row_inside[p0:p1]] = self.fill
+            band[~self.row_inside[q0:q1]] = self.fill
             band[:, ~self.col_inside] = self.fill
         return band
 
     def _make(self, start: int, stop: int) -> Rows:
         geometry = self.geometry
-        p0 = start * geometry.stride[0]
-        p1 = (stop - 1) * geometry.stride[0] + geometry.dilated_kernel_shape[0]
-        band = self._gather(p0, p1)
-        with np.errstate(all="ignore"):  # beyond float32 is infinity, clipped by the output mapping
+        stride, extent = geometry.stride[0], geometry.dilated_kernel_shape[0]
+        p0 = start * stride
+        source, positions = self._inputs(p0, (stop - 1) * stride + extent)
+        count = stop - start
+        out: NDArray[Any] = np.empty((count, self.width, *self.channels), dtype=self.out_dtype)
+
+        def run(r0: int, r1: int) -> None:
+            # Output rows r0..r1-1 of the band, on one thread: padded, filtered, combined, mapped.
+            band = self._pad(source, positions, p0, p0 + r0 * stride, p0 + (r1 - 1) * stride + extent)
             if self.plans:
-                shape = replace(geometry, out_shape=(stop - start, geometry.out_shape[1]))
-                responses = (plan.run(band, shape, threads=self.threads) for plan in self.plans)
+                shape = replace(geometry, out_shape=(r1 - r0, geometry.out_shape[1]))
+                responses = (plan.run(band, shape, threads=1) for plan in self.plans)
                 result = combine_responses(responses, self.kernel.combine, overwrite=True)
             else:
                 result = self._mix(band)
             if self.kernel.offset:
                 result += np.float32(self.kernel.offset)
-        return result
+            out[r0:r1] = self.transform(result) if self.transform is not None else result
+
+        with np.errstate(all="ignore"):  # beyond float32 is infinity, clipped by the output mapping
+            if self.plans:
+                # Bands of one step are independent: threads take runs of rows, as filter_banded's do.
+                taps = sum(int(np.count_nonzero(plan_weights)) for plan_weights in self.weights)
+                run_bands(run, count, self.threads, float(out.size) * max(1, taps))
+            else:
+                run(0, count)
+        return out
 
     def _mix(self, band: Rows) -> Rows:
         """A channel-mixing step on one band: its rows are padded already, its columns by the step."""
@@ -417,6 +441,8 @@ def filter_tiled(
                 mapping.measure(last.rows(first, min(last.height, first + rows)))
             for step in steps:  # the second pass starts from the top again
                 step.kept = None
+        # The mapping runs on the last step's threads, each on the rows it has just computed.
+        last.transform, last.out_dtype = mapping, mapping.dtype
         with open_chunked_target(
             destination,
             out_shape,
@@ -427,7 +453,7 @@ def filter_tiled(
         ) as target:
             for first in starts:
                 stop = min(last.height, first + rows)
-                target.write_rows(first, mapping(last.rows(first, stop)))
+                target.write_rows(first, last.rows(first, stop))
                 if progress is not None:
                     progress(stop, last.height)
             target.commit()
