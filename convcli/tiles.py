@@ -482,7 +482,7 @@ def tiled_destination(
     else the memory available) and the file can be read in parts; anything else stays on the
     in-memory path, which refuses what does not fit.
     """
-    from convcli.pipeline import output_path
+    from convcli.pipeline import output_path, same_file
 
     if STDIO in (str(source), str(destination)):
         if is_zarr_path(source) or (destination is not None and is_zarr_path(destination)):
@@ -491,6 +491,8 @@ def tiled_destination(
     target = destination if destination is not None and is_zarr_path(destination) else None
     if target is None:
         target = output_path(source, destination, kernels, job.output.format)
+    if same_file(Path(source), Path(target)):
+        raise ParameterError(f"{target}: the output would overwrite the input; choose another -o")
     forced = is_zarr_path(source) or is_zarr_path(target)
     fmt = chunked_format(target, job.output.format)
     if forced:

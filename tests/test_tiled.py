@@ -234,6 +234,10 @@ def test_apply_reads_and_writes_zarr(
         capsys, "apply", str(tmp_path / "a.zarr"), "-k", "box", "-o", str(tmp_path / "b.jpg")
     )
     assert code == 2 and err.count("\n") == 1 and "write .tif, .png or .zarr" in err
+    code, _, err = main_in_process(
+        capsys, "apply", str(tmp_path / "a.zarr"), "-k", "box", "-o", str(tmp_path / "a.zarr")
+    )
+    assert code == 2 and "would overwrite the input" in err
 
 
 def test_too_large_jpeg_is_refused_with_a_way_to_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

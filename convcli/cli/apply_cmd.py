@@ -74,6 +74,8 @@ def apply(
       cat a.png | convcli apply - -k gaussian | convcli apply - -k sobel > edges.png
 
       convcli apply photo.jpg -k sobel -m abs --compare -o side.png --preview
+
+      convcli apply slide.tif -k gaussian -o out.tif --max-memory 256M  [dim]# in tiles when too big[/dim]
     """
     from convcli.pictures.preview import preview_wanted
     from convcli.pipeline import filter_file, output_path
