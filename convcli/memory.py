@@ -151,7 +151,8 @@ def memory_limit(job: JobOptions | None = None) -> tuple[int | None, str]:
 # What to do about an image too large for memory: a TIFF is filtered in tiles (convcli.tiles)
 # when it is written to a format written in parts; anything else must become a tiled TIFF first.
 _TILED_HINT = {
-    "TIFF": "or write .tif, .png or .zarr, which an 8- or 16-bit gray or RGB TIFF is filtered into in tiles",
+    "TIFF": "or write .tif, .png or .zarr without --all-frames: an 8- or 16-bit gray or RGB TIFF is then filtered "
+    "in tiles",
 }
 _CONVERT_HINT = (
     "or convert it to a tiled TIFF, which convcli filters in tiles: vips tiffsave IN OUT.tif --tile --bigtiff"

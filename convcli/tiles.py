@@ -49,7 +49,7 @@ from convcli.io.tiled import (
     open_chunked_target,
 )
 from convcli.kernels import Kernel
-from convcli.memory import estimate_memory, format_bytes, memory_limit
+from convcli.memory import estimate_memory, memory_limit
 from convcli.options import FilterOptions, JobOptions
 
 Progress = Callable[[int, int], None]
@@ -62,7 +62,6 @@ _BASE_BYTES = 64 * 1024 * 1024  # what a run holds besides its bands (interprete
 _MAX_BAND_BYTES = 256 * 1024 * 1024  # beyond this, taller bands no longer run faster
 _SIXTEEN_BIT_SCALE = np.float32(255.0 / 65535.0)  # as every 16-bit file is read (convcli.io.modes)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, as convcli.io.deep weighs 16-bit colour
-CONVERT_HINT = "convert it to a tiled TIFF, which convcli filters in tiles: vips tiffsave IN OUT.tif --tile --bigtiff"
 
 
 class _RowMaker:
@@ -499,8 +498,8 @@ def tiled_destination(
         if fmt is None:
             raise ParameterError(f"{target}: a .zarr input is written in parts; write .tif, .png or .zarr")
         return target
-    if fmt is None or not is_tiff_file(source):
-        return None
+    if fmt is None or job.input.all_frames or not is_tiff_file(source):
+        return None  # every page of a TIFF is filtered in memory: the tiled path reads the first
     try:
         with open_chunked_source(source, warn=False) as chunked:  # the run itself warns
             header = _header(chunked)
@@ -519,9 +518,3 @@ def _header(source: ChunkedSource) -> ImageHeader:
     mode = "RGB" if colour else ("I;16" if sixteen else "L")
     height, width = source.shape[:2]
     return ImageHeader(source.path, "TIFF", mode, width, height, 1, 16 if sixteen and colour else 8)
-
-
-def budget_text(job: JobOptions) -> str:
-    """The budget the bands are sized for, for people."""
-    limit, origin = memory_limit(job)
-    return "no known limit" if limit is None else f"{format_bytes(limit)} of {origin}"

@@ -217,6 +217,11 @@ def test_apply_tiles_a_tiff_over_the_budget(
     with tifffile.TiffFile(tmp_path / "t.tif") as written:
         assert written.is_bigtiff and written.pages.first.is_tiled  # the tiled path wrote it
         np.testing.assert_array_equal(written.asarray(), tifffile.imread(tmp_path / "mem.tif"))
+    # Every page is filtered in memory only, where it is refused when it does not fit.
+    code, _, err = main_in_process(
+        capsys, "apply", *args, "-o", str(tmp_path / "a.tif"), "--max-memory", "64K", "--all-frames"
+    )
+    assert code == 1 and "of working memory" in err and "write .tif, .png or .zarr" in err
 
 
 def test_apply_reads_and_writes_zarr(
