@@ -290,6 +290,11 @@ def band_height(steps: Sequence[_StepRows], budget: int, out_itemsize: int) -> i
         per_row += rows_before * 4 * samples * (before.width + padded_width) + needed * out_row * (len(step.plans) + 2)
         fixed += step.geometry.dilated_kernel_shape[0] * 4 * samples * (before.width + padded_width)
         needed = rows_before
+    source = steps[0].before
+    if isinstance(source, _FileRows):  # the rows of tiles the reader keeps decoded
+        file = source.source
+        samples = file.shape[2] if len(file.shape) == 3 else 1
+        fixed += 2 * file.chunks[0] * source.width * samples * file.dtype.itemsize
     last = steps[-1]
     per_row += last.width * max(1, int(np.prod(last.channels, dtype=np.int64))) * (4 + out_itemsize)
     share = max(budget * _BAND_SHARE - _BASE_BYTES, budget / 4) - fixed

@@ -149,6 +149,11 @@ def test_chunked_io_round_trips(tmp_path: Path) -> None:
             np.testing.assert_array_equal(source.zarr_array()[5:9], image[5:9])
     with tifffile.TiffFile(tmp_path / "a.tif") as written:
         assert written.is_bigtiff and written.pages.first.is_tiled
+    # Uncompressed strips are read in place: big-endian 16-bit, and one strip for the whole image.
+    for name, strip in (("be.tif", 7), ("one.tif", 300)):
+        tifffile.imwrite(tmp_path / name, image, byteorder=">", rowsperstrip=strip, photometric="rgb")
+        with open_chunked_source(tmp_path / name) as source:
+            np.testing.assert_array_equal(source.read_rows(5, 290), image[5:290])
     with pytest.raises(ValueError, match="in order"):
         open_chunked_target(tmp_path / "b.png", image.shape, image.dtype).write_rows(5, image[5:9])
 

@@ -164,6 +164,13 @@ class TiffSource(ChunkedSource):
             self.chunks = (int(page.tilelength), int(page.tilewidth))
         else:
             self.chunks = (min(height, int(page.rowsperstrip) or height), width)
+        # Uncompressed strips are read row by row where they are: one large strip (common in
+        # files written without tiles) is then never decoded whole.
+        self.plain_strips = (
+            not page.is_tiled and int(page.compression) == 1 and int(page.predictor) == 1 and int(page.fillorder) == 1
+        )
+        self.row_bytes = width * samples * self.dtype.itemsize
+        self.file_dtype = self.dtype.newbyteorder(self.file.byteorder)
         self.across = -(-width // self.chunks[1])
         down = -(-height // self.chunks[0])
         if len(page.dataoffsets) != down * self.across:
@@ -199,8 +206,31 @@ class TiffSource(ChunkedSource):
             self.cache.popitem(last=False)
         return block
 
+    def _plain_rows(self, start: int, stop: int) -> NDArray[Any]:
+        """Rows of uncompressed strips, read where they lie in the file."""
+        rows = self.chunks[0]
+        out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        handle = self.file.filehandle
+        row = start
+        try:
+            while row < stop:
+                strip, within = divmod(row, rows)
+                count = min(stop, (strip + 1) * rows) - row
+                handle.seek(int(self.page.dataoffsets[strip]) + within * self.row_bytes)
+                data = handle.read(count * self.row_bytes)
+                if len(data) != count * self.row_bytes:
+                    raise ValueError(f"the file ends inside strip {strip}")
+                block = np.frombuffer(data, dtype=self.file_dtype).reshape((count, *self.shape[1:]))
+                out[row - start : row - start + count] = block
+                row += count
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"{self.path}: cannot read the TIFF's rows {start}..{stop}: {exc}") from exc
+        return out
+
     def read_rows(self, start: int, stop: int) -> NDArray[Any]:
         self._check_rows(start, stop)
+        if self.plain_strips:
+            return self._plain_rows(start, stop)
         rows = self.chunks[0]
         first, last = start // rows, (stop - 1) // rows
         if first == last:
