@@ -75,7 +75,7 @@ def apply(
 
       convcli apply photo.jpg -k sobel -m abs --compare -o side.png --preview
 
-      convcli apply slide.tif -k gaussian -o out.tif --max-memory 256M  [dim]# in tiles when too big[/dim]
+      convcli apply slide.tif -k gaussian -o out.tif --max-memory 1G  [dim]# tiles[/dim]
     """
     from convcli.pictures.preview import preview_wanted
     from convcli.pipeline import filter_file, output_path
