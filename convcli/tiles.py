@@ -486,7 +486,7 @@ def tiled_destination(
     else the memory available) and the file can be read in parts; anything else stays on the
     in-memory path, which refuses what does not fit.
     """
-    from convcli.pipeline import output_path, same_file
+    from convcli.pipeline import output_path
 
     if STDIO in (str(source), str(destination)):
         if is_zarr_path(source) or (destination is not None and is_zarr_path(destination)):
@@ -495,14 +495,12 @@ def tiled_destination(
     target = destination if destination is not None and is_zarr_path(destination) else None
     if target is None:
         target = output_path(source, destination, kernels, job.output.format)
-    if same_file(Path(source), Path(target)):
-        raise ParameterError(f"{target}: the output would overwrite the input; choose another -o")
     forced = is_zarr_path(source) or is_zarr_path(target)
     fmt = chunked_format(target, job.output.format)
     if forced:
         if fmt is None:
             raise ParameterError(f"{target}: a .zarr input is written in parts; write .tif, .png or .zarr")
-        return target
+        return _not_the_input(source, target)
     if fmt is None or job.input.all_frames or not is_tiff_file(source):
         return None  # every page of a TIFF is filtered in memory: the tiled path reads the first
     try:
@@ -513,6 +511,15 @@ def tiled_destination(
     limit, _ = memory_limit(job)
     if limit is None or estimate_memory(header, kernels, job) <= limit:
         return None
+    return _not_the_input(source, target)
+
+
+def _not_the_input(source: str | Path, target: str | Path) -> str | Path:
+    """``target``, unless it is the input itself (which is never overwritten in parts)."""
+    from convcli.pipeline import same_file
+
+    if same_file(Path(source), Path(target)):
+        raise ParameterError(f"{target}: the output would overwrite the input; choose another -o")
     return target
 
 
