@@ -37,8 +37,8 @@ from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry
 from convcli.core.threads import resolve_threads, run_bands
 from convcli.core.validate import as_kernel
-from convcli.errors import LimitError, ParameterError
-from convcli.io import STDIO, ImageHeader
+from convcli.errors import ConvcliError, LimitError, ParameterError
+from convcli.io import STDIO, ImageHeader, read_header
 from convcli.io.tiled import (
     ChunkedSource,
     NotChunkedError,
@@ -503,13 +503,20 @@ def tiled_destination(
         return _not_the_input(source, target)
     if fmt is None or job.input.all_frames or not is_tiff_file(source):
         return None  # every page of a TIFF is filtered in memory: the tiled path reads the first
+    limit, _ = memory_limit(job)
+    if limit is None:
+        return None
+    try:  # Pillow's header first: most TIFFs fit, and tifffile takes a while to import
+        if estimate_memory(read_header(source), kernels, job) <= limit:
+            return None
+    except ConvcliError:
+        pass  # a BigTIFF Pillow cannot open: tifffile tells below
     try:
         with open_chunked_source(source, warn=False) as chunked:  # the run itself warns
             header = _header(chunked)
     except NotChunkedError:
         return None
-    limit, _ = memory_limit(job)
-    if limit is None or estimate_memory(header, kernels, job) <= limit:
+    if estimate_memory(header, kernels, job) <= limit:
         return None
     return _not_the_input(source, target)
 
