@@ -59,7 +59,8 @@ Rows = NDArray[Any]  # float32, or a file's bytes, which the step after converts
 # libraries, the file's cached tiles and the writer's row of tiles.
 _BAND_SHARE = 0.5
 _BASE_BYTES = 64 * 1024 * 1024  # what a run holds besides its bands (interpreter, NumPy, tifffile)
-_MAX_BAND_BYTES = 256 * 1024 * 1024  # beyond this, taller bands no longer run faster
+# A band of a few hundred rows keeps every thread busy already: taller ones would only hold more memory.
+_MAX_BAND_BYTES = 256 * 1024 * 1024
 _SIXTEEN_BIT_SCALE = np.float32(255.0 / 65535.0)  # as every 16-bit file is read (convcli.io.modes)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, as convcli.io.deep weighs 16-bit colour
 

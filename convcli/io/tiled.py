@@ -86,6 +86,8 @@ class ChunkedSource:
 
     ``shape`` is ``(H, W)`` or ``(H, W, 3)``; ``dtype`` uint8 or uint16 (float32 for a Zarr
     array of floats); ``chunks`` the natural ``(rows, cols)`` of one tile, strip or chunk.
+    ``read_rows`` is for one thread at a time (it shares the file position and a cache of decoded
+    tiles); readers on several threads or processes use :meth:`zarr_array`.
     """
 
     path: str
