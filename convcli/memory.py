@@ -135,21 +135,43 @@ def format_bytes(count: float) -> str:
     return f"{count:.1f} TiB"  # pragma: no cover
 
 
+def memory_limit(job: JobOptions | None = None) -> tuple[int | None, str]:
+    """The memory a job may use and where that figure comes from: ``--max-memory``, else the
+    memory available (None where unknown).
+
+    >>> memory_limit(JobOptions.from_values(max_memory=2**20))
+    (1048576, '--max-memory')
+    """
+    job = job or JobOptions()
+    if job.limits.max_memory is not None:
+        return job.limits.max_memory, "--max-memory"
+    return available_memory(), "available memory"
+
+
+# What to do about an image too large for memory: a TIFF is filtered in tiles (convcli.tiles)
+# when it is written to a format written in parts; anything else must become a tiled TIFF first.
+_TILED_HINT = {
+    "TIFF": "or write .tif, .png or .zarr without --all-frames: an 8- or 16-bit gray or RGB TIFF is then filtered "
+    "in tiles",
+}
+_CONVERT_HINT = (
+    "or convert it to a tiled TIFF, which convcli filters in tiles: vips tiffsave IN OUT.tif --tile --bigtiff"
+)
+
+
 def check_memory(header: ImageHeader, kernels: Sequence[Kernel], job: JobOptions | None = None) -> None:
     """Raise :class:`~convcli.errors.LimitError` when the estimated working memory exceeds the
-    limit: ``job.limits.max_memory``, else :func:`available_memory` (no check where unknown)."""
+    limit: ``job.limits.max_memory``, else :func:`available_memory` (no check where unknown).
+    The message says how to filter the image in tiles instead."""
     job = job or JobOptions()
     needed = estimate_memory(header, kernels, job)
-    limit = job.limits.max_memory
-    origin = "--max-memory"
+    limit, origin = memory_limit(job)
     if limit is None:
-        limit = available_memory()
-        origin = "available memory"
-        if limit is None:
-            return
+        return
     if needed > limit:
+        hint = _TILED_HINT.get(header.format or "", _CONVERT_HINT)
         raise LimitError(
             f"{header.source}: refused: a {header.width}x{header.height} image needs about "
             f"{format_bytes(needed)} of working memory, more than the {format_bytes(limit)} of {origin}; "
-            "use a smaller image or fewer kernels, or raise --max-memory"
+            f"use a smaller image or fewer kernels, raise --max-memory, {hint}"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -681,6 +681,7 @@ def filter_file(
     in_place: bool = False,
     exclusive: bool = False,
     compare: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FileResult:
     """Read ``source``, apply ``kernels`` in sequence, map to 8 (or 16) bits and write ``destination``.
 
@@ -693,6 +694,8 @@ def filter_file(
     it: the write fails if that name exists when the result is ready, as when a concurrent run
     wrote it first. ``compare=True`` writes the input and the output side by side, labelled
     (:mod:`convcli.pictures.compare`), instead of the output alone: 8-bit, one frame, never in place.
+    An image larger than the memory limit is filtered in tiles where it can be read and written in
+    parts (:mod:`convcli.tiles`); ``progress(rows_done, rows)`` then follows the bands.
 
     Raises
     ------
@@ -715,6 +718,14 @@ def filter_file(
             destination = source
         elif str(destination) == STDIO or not same_file(Path(source), Path(destination)):
             raise ParameterError(f"`--in-place` writes over {source}; leave out -o, or drop --in-place")
+    if not in_place and not compare:
+        from convcli.tiles import filter_tiled, tiled_destination
+
+        tiled = tiled_destination(source, destination, resolved, job)
+        if tiled is not None:
+            done = filter_tiled(source, tiled, resolved, job, exclusive=exclusive, progress=progress)
+            return FileResult(done.source, done.destination, done.input_shape, done.output_shape,
+                              done.bytes_written, done.seconds, {"tiled": done.seconds})
     destination = output_path(source, destination, resolved, output.format)
     # None until the header is read when the name has no suffix: the output takes the input's format,
     # as a file rewritten in place does whatever its suffix (scan.mpo, photo.data).

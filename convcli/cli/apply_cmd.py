@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -74,6 +74,8 @@ def apply(
       cat a.png | convcli apply - -k gaussian | convcli apply - -k sobel > edges.png
 
       convcli apply photo.jpg -k sobel -m abs --compare -o side.png --preview
+
+      convcli apply slide.tif -k gaussian -o out.tif --max-memory 1G  [dim]# tiles[/dim]
     """
     from convcli.pictures.preview import preview_wanted
     from convcli.pipeline import filter_file, output_path
@@ -88,16 +90,45 @@ def apply(
     except ConvcliError:  # filter_file reports a bad output path itself, after the input's checks
         planned = destination or input
     warn_ignored_encoder_options(job, [output_format(planned, job)])
+    bar = _BandProgress() if not quiet and sys.stderr.isatty() else None
     try:
-        result = filter_file(input, destination, kernels, job, in_place=in_place, compare=compare)
+        result = filter_file(input, destination, kernels, job, in_place=in_place, compare=compare, progress=bar)
     except KeyboardInterrupt:
         error_line("interrupted; no output was written")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        if bar is not None:
+            bar.stop()
     if not quiet and result.destination != "<stdout>":
         shape = "x".join(str(n) for n in result.output_shape[1::-1])
         sys.stderr.write(f"wrote {printable(result.destination)} ({shape}, {result.seconds:.2f} s)\n")
     if preview and not quiet and preview_wanted(sys.stderr.isatty(), result.destination == "<stdout>", os.environ):
         _draw_preview(result.destination)
+
+
+class _BandProgress:
+    """A progress bar over the bands of an image filtered in tiles, shown from the first band on."""
+
+    def __init__(self) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]filtering in tiles"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
+                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            )
+            self.task = self.progress.add_task("tiles", total=total)
+            self.progress.start()
+        self.progress.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def _draw_preview(path: str) -> None:

@@ -21,6 +21,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import stat
 import zlib
 from collections.abc import Iterable
@@ -331,3 +332,134 @@ def _write_through(data: bytes, path: Path, shown: Path, *, regular: bool) -> No
         raise _cannot_write(shown, exc) from exc
     finally:
         os.close(fd)
+
+
+class AtomicOutput:
+    """A file or folder written over time (a tiled image, a Zarr store) and put in place at once.
+
+    :func:`write_bytes_atomic` needs the whole file in memory; an image written band by band
+    goes to ``temp`` instead (a file, open as :attr:`handle`, or an empty folder), and
+    :meth:`commit` renames it to the destination, with the same guarantees: the replaced file's
+    permission bits kept, links followed, ``exclusive`` claiming instead of replacing.
+    :meth:`discard` (also run on any exception as a context manager) removes the temporary.
+    Device nodes, FIFOs and descriptors cannot receive a file written in place: refused.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out.bin"
+    >>> with AtomicOutput(target) as output:
+    ...     _ = output.handle.write(b"bands")
+    ...     output.commit()
+    >>> target.read_bytes()
+    b'bands'
+    """
+
+    def __init__(self, destination: str | Path, *, folder: bool = False, exclusive: bool = False) -> None:
+        self.shown = Path(destination)
+        self.folder = folder
+        self.exclusive = exclusive
+        if exclusive:
+            self.target = self.shown
+            if os.path.lexists(self.target):
+                raise OutputExistsError(f"{self.shown}: already exists")
+        else:
+            self.target, descriptor = _follow_links(self.shown, self.shown)
+            try:
+                mode: int | None = os.stat(self.target).st_mode
+            except OSError:
+                mode = None
+            if descriptor or (mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+                raise OutputError(f"{self.shown}: a file written in parts needs a regular file, not a device or pipe")
+            if mode is not None and stat.S_ISDIR(mode) != folder:
+                kind = "is a directory" if stat.S_ISDIR(mode) else "is a file, not a folder"
+                raise OutputError(f"{self.shown}: {kind}")
+        if not self.target.parent.is_dir():
+            raise OutputError(f"{self.shown}: the folder {self.target.parent} does not exist")
+        self.done = False
+        if folder:
+            self.temp = self._create_temp_folder()
+            self.handle = None
+        else:
+            fd, self.temp = _create_temp(self.target, self.shown)
+            try:
+                previous = None if exclusive else os.stat(self.target)
+            except FileNotFoundError:
+                previous = None
+            try:
+                if previous is not None:
+                    _take_over(fd, previous, self.shown)
+            except BaseException:
+                os.close(fd)
+                os.unlink(self.temp)
+                raise
+            self.handle = os.fdopen(fd, "w+b")
+
+    def _create_temp_folder(self) -> Path:
+        stem = _temp_stem(self.target.name)
+        for _ in range(100):
+            random = "".join(secrets.choice(_TEMP_ALPHABET) for _ in range(_TEMP_RANDOM))
+            temp = self.target.parent / f"{stem}.{random}{_TEMP_SUFFIX}"
+            try:
+                temp.mkdir()
+                return temp
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise _cannot_write(self.shown, exc) from exc
+        raise OutputError(f"{self.shown}: cannot write: no free temporary name in {self.target.parent}")
+
+    def commit(self) -> None:
+        """Flush the temporary to disk and rename it to the destination."""
+        try:
+            if self.handle is not None:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+                self.handle.close()
+                if self.exclusive:
+                    _claim(self.temp, self.target, self.shown)
+                else:
+                    os.replace(self.temp, self.target)
+            elif self.exclusive:
+                try:
+                    os.rename(self.temp, self.target)  # a folder claims its name only if none is there
+                except OSError as exc:
+                    if os.path.lexists(self.target):
+                        raise OutputExistsError(f"{self.shown}: already exists") from exc
+                    raise
+            elif os.path.isdir(self.target):
+                # A folder cannot be renamed over a full one: the old store steps aside first, and
+                # is removed once the new one has its name.
+                old = self._create_temp_folder()
+                os.rename(self.target, old / "old")
+                os.rename(self.temp, self.target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(self.temp, self.target)
+            _sync_folder(self.target.parent)
+        except OSError as exc:
+            self.discard()
+            raise _cannot_write(self.shown, exc) from exc
+        except BaseException:
+            self.discard()
+            raise
+        self.done = True
+
+    def discard(self) -> None:
+        """Remove the temporary file or folder; nothing at the destination changes."""
+        if self.done:
+            return
+        self.done = True
+        if self.handle is not None and not self.handle.closed:
+            self.handle.close()
+        if self.folder:
+            shutil.rmtree(self.temp, ignore_errors=True)
+        else:
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+
+    def __enter__(self) -> AtomicOutput:
+        return self
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.discard()

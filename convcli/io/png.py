@@ -152,3 +152,68 @@ def check_png_chunks(handle: BinaryIO, name: str) -> None:
             raise ImageError(f"{name}: corrupt PNG: bad CRC checksum in the {label!r} chunk")
         if kind == b"IEND":
             return
+
+
+class PngStream:
+    """Write a PNG band by band to ``handle``: the header first, then each band's rows as they
+    come, deflated by one stream (the ``Up`` filter of each band's first row refers to the last
+    row of the band before), so that only one band is ever in memory.
+
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> stream = PngStream(buffer, width=3, height=2, channels=1, bits=8)
+    >>> stream.write(np.zeros((1, 3), np.uint8)); stream.write(np.ones((1, 3), np.uint8)); stream.close()
+    >>> buffer.getvalue()[:8] == PNG_SIGNATURE
+    True
+    """
+
+    def __init__(
+        self, handle: BinaryIO, *, width: int, height: int, channels: int, bits: int = 8, level: int = 1,
+        chunks: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        if channels not in _COLOUR_TYPE or bits not in (8, 16) or width < 1 or height < 1:
+            raise ValueError(f"cannot encode a {width}x{height} image of {channels} channels at {bits} bits as PNG")
+        if not 0 <= level <= 9:
+            raise ValueError(f"zlib level must be 0..9, got {level}")
+        self.handle, self.width, self.height, self.channels, self.bits = handle, width, height, channels, bits
+        self.rows = 0
+        self.previous: NDArray[np.uint8] | None = None
+        self.compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 9)
+        self.pending = bytearray()
+        header = struct.pack(">IIBBBBB", width, height, bits, _COLOUR_TYPE[channels], 0, 0, 0)
+        handle.write(PNG_SIGNATURE + _chunk(b"IHDR", header))
+        for kind, data in chunks:
+            handle.write(_chunk(kind, data))
+
+    def write(self, pixels: NDArray[np.uint8] | NDArray[np.uint16]) -> None:
+        """Append rows ``(h, W)`` or ``(h, W, C)`` of the image's dtype."""
+        array = np.ascontiguousarray(pixels, dtype=np.uint16 if self.bits == 16 else np.uint8)
+        if array.shape[0] == 0:
+            return
+        if self.rows + array.shape[0] > self.height:
+            raise ValueError(f"more rows than the PNG's height {self.height}")
+        samples = cast(NDArray[np.uint8], array if self.bits == 8 else array.astype(">u2").view(np.uint8))
+        rows = samples.reshape(samples.shape[0], -1)
+        if rows.shape[1] != self.width * self.channels * self.bits // 8:
+            raise ValueError(f"rows of shape {pixels.shape} do not fit a PNG {self.width} pixels wide")
+        lines = filtered_rows(rows)
+        if self.previous is not None:
+            np.subtract(rows[0], self.previous, out=lines[0, 1:])
+        self.previous = rows[-1].copy()
+        self.rows += rows.shape[0]
+        self.pending += self.compressor.compress(lines.data)
+        self._flush_chunks(final=False)
+
+    def _flush_chunks(self, *, final: bool) -> None:
+        while len(self.pending) >= _CHUNK_BYTES or (final and self.pending):
+            piece = bytes(self.pending[:_CHUNK_BYTES])
+            del self.pending[:_CHUNK_BYTES]
+            self.handle.write(_chunk(b"IDAT", piece))
+
+    def close(self) -> None:
+        """End the image data and write the IEND chunk; every row must have been written."""
+        if self.rows != self.height:
+            raise ValueError(f"{self.rows} rows written of the PNG's {self.height}")
+        self.pending += self.compressor.flush(zlib.Z_FINISH)
+        self._flush_chunks(final=True)
+        self.handle.write(_chunk(b"IEND", b""))
