@@ -8,6 +8,7 @@ the integer engine must give its results bit for bit, before and after every out
 from __future__ import annotations
 
 import importlib
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -376,3 +377,30 @@ def test_plans_are_remembered_for_small_kernels_only(rng: np.random.Generator, m
     for kernel in (small, small, small, large, large):
         convolve(image, kernel, padding="valid")
     assert calls == [1, 65, 65]
+
+
+@pytest.mark.parametrize("method", ["direct", "separable", "fft"])
+def test_float_engines_pad_an_8_bit_image_in_its_own_type(method: str) -> None:
+    """An 8-bit image reaches the float engines padded in uint8 and converted strip by strip:
+    the same result as from its float32 copy, without that copy (nor a padded float32 one)."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (400, 500, 3), dtype=np.uint8)
+    kernel = rng.normal(size=(7, 7))  # not integer: the float engines run
+    for border, value in (("reflect", 0.0), ("wrap", 0.0), ("constant", 9.0), ("constant", 0.5), ("constant", -1.0)):
+        got = convolve(image, kernel, border=border, border_value=value, method=method, threads=1)
+        want = convolve(image.astype(np.float32), kernel, border=border, border_value=value, method=method, threads=1)
+        assert np.array_equal(got, want), (border, value)
+    large = rng.integers(0, 256, (800, 1000, 3), dtype=np.uint8)
+    as_float = large.astype(np.float32)
+
+    def peak(pixels: np.ndarray[Any, Any]) -> int:
+        tracemalloc.start()
+        try:
+            convolve(pixels, kernel, method=method, threads=1)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    # From float32, the engines get a padded float32 copy (about one image); from uint8, only a
+    # padded uint8 copy (a quarter of one), where converting first would add a whole float32 image.
+    assert peak(large) < peak(as_float) - 0.5 * as_float.nbytes, method

@@ -104,13 +104,26 @@ def convolve(
         integer.run(pixels, geometry, maps, out, threads=request.threads)
         return out
     plan = plan_engine(request.kernels[0], geometry, request.method, channel_count(pixels.shape))
-    with np.errstate(all="ignore"):  # a float64 pixel beyond float32 is infinity, as a response would be
-        pixels = pixels.astype(np.float32, copy=False)
+    if not _pads_in_own_type(pixels, request.border, request.border_value):
+        with np.errstate(all="ignore"):  # a float64 pixel beyond float32 is infinity, as a response would be
+            pixels = pixels.astype(np.float32, copy=False)
+    # An 8- or 16-bit image is padded in its own type and the engines convert it to float32 strip
+    # by strip, in cache: a whole-image float32 copy would cost more than a small filter itself.
     padded = pad_image(pixels, geometry.pad, request.border, request.border_value)
     # A response beyond float32's range is infinity, clipped by the output mapping; NumPy's
     # overflow warnings about it are not the user's business.
     with np.errstate(all="ignore"):
         return plan.run(padded, geometry, threads=request.threads)
+
+
+def _pads_in_own_type(pixels: NDArray[Any], border: str, border_value: float) -> bool:
+    """Whether an image can be padded in its own sample type: 8 or 16 bits, with a border its
+    samples can hold (a ``constant`` border of 0.5 or -1 needs float32)."""
+    if pixels.dtype not in (np.uint8, np.uint16) or not pixels.dtype.isnative:
+        return False
+    if border != "constant":
+        return True
+    return float(border_value).is_integer() and 0 <= border_value <= np.iinfo(pixels.dtype).max
 
 
 class ConvolveOptions(TypedDict, total=False):

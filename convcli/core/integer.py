@@ -63,13 +63,11 @@ PASS_COST = {np.dtype(np.int16): 0.5, np.dtype(np.int32): 0.75}
 CONVERSION_COST = 0.5
 
 # The work figure given to run_bands, in the cost model's unit, is the plan's cost times this.
-# threads.MIN_WORK_PER_THREAD was fitted to the float engines, whose every band converts a float32
-# band of the image (a round trip through memory) before filtering it; this engine's bands are a few
-# strip buffers that stay in cache (two threads spend only a few percent more CPU time than one on a
-# 1080p image), so a second thread pays off at a fraction of that work. A judgement, not a fit (the
-# machine it was tuned on was shared): with 6, a 1080p RGB Sobel runs on two threads with room to
-# spare, and a 512x512 one or a 720p gray one on one.
-THREAD_WORK_FACTOR = 6.0
+# threads.MIN_WORK_PER_THREAD is counted in the same unit for every engine, so the factor is 1: a
+# 1080p RGB Sobel runs on two threads, a 512x512 RGB one on one. It stays a named constant because
+# this engine's bands are strip buffers that stay in cache, where a float engine's bands convert
+# the image through memory; a finer fit, on a quiet machine, may move it.
+THREAD_WORK_FACTOR = 1.0
 
 
 @dataclass(frozen=True)
