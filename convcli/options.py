@@ -368,6 +368,17 @@ class Limits:
     )
 
 
+# Not a job option: where a command runs its work. Declared here once for every command that can
+# send work to a Dask cluster (its flag, metavar and help).
+SCHEDULER_OPTION = OptionSpec(
+    "Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local (worker processes on this "
+    "machine for the run). apply filters the image in tiles, from a TIFF or Zarr file to a tiled TIFF or "
+    "Zarr (.zarr) output, with the same pixels; workers read and write the paths given. Needs "
+    "pip install 'convcli[dask]'.",
+    flags=("--scheduler",), metavar="ADDRESS",
+)
+
+
 # The groups of a job, with the attribute of JobOptions that holds each and its help panel.
 OPTION_GROUPS: tuple[tuple[str, type, str], ...] = (
     ("filter", FilterOptions, "Filtering"),
