@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +65,7 @@ __all__ = [
     "filter_dask",
     "filter_file_dask",
     "import_dask_array",
+    "iter_bands",
     "open_dask_source",
     "write_tiff_bands",
 ]
@@ -605,8 +607,9 @@ def open_dask_source(source: str | Path, *, block: int | None = None) -> tuple[D
     if dtype not in (np.uint8, np.uint16, np.float32):
         raise ParameterError(f"{source}: {dtype} samples are not read in parts; 8- and 16-bit and float32 are")
     side = block or DEFAULT_BLOCK
-    # Blocks of whole source chunks, about ``side`` samples a side.
-    block_chunks = tuple(max(1, side // max(1, c)) * c for c in chunks)
+    # Read blocks of whole source chunks, about half a filter block a side: a filter block's halo
+    # then reads one more read block of the next row, not a whole filter block's worth.
+    block_chunks = tuple(max(1, side // (2 * max(1, c))) * c for c in chunks)
     grid = tuple(_regular(shape[axis], block_chunks[axis]) for axis in (0, 1))
     array_chunks = (*grid, *((s,) for s in shape[2:]))
     out_dtype = np.uint8 if dtype == np.uint8 else np.float32
@@ -644,17 +647,19 @@ def _read_block(path: str, kind: str, block_info: dict[Any, Any] | None = None) 
     """One block of a source, read by the worker that computes it, on convcli's 0..255 scale."""
     assert block_info is not None
     (r0, r1), (c0, c1) = block_info[None]["array-location"][:2]
+    stat = os.stat(path)
+    return _to_pixels(np.asarray(_opened(path, kind, stat.st_mtime_ns, stat.st_size)[r0:r1, c0:c1]))
+
+
+@functools.lru_cache(maxsize=4)
+def _opened(path: str, kind: str, mtime_ns: int, size: int) -> Any:
+    """The source as a Zarr array, opened once per process (and again if the file changes): a
+    worker reads many blocks of one image, and opening parses the whole TIFF directory."""
+    zarr = _optional("zarr")
     if kind == "zarr":
-        import zarr
-
-        samples = np.asarray(zarr.open_array(path, mode="r")[r0:r1, c0:c1])
-    else:
-        import tifffile
-        import zarr
-
-        with tifffile.imread(path, aszarr=True) as store:
-            samples = np.asarray(zarr.open_array(store, mode="r")[r0:r1, c0:c1])
-    return _to_pixels(samples)
+        return zarr.open_array(path, mode="r")
+    tifffile = _optional("tifffile")
+    return zarr.open_array(tifffile.imread(path, aszarr=True), mode="r")
 
 
 def _to_pixels(samples: NDArray[Any]) -> NDArray[Any]:
@@ -709,6 +714,7 @@ def filter_file_dask(
         raise ParameterError("--scheduler filters the first image only; drop --all-frames")
     if job.output.format not in (None, "TIFF") or (kind == "zarr" and job.output.format):
         raise ParameterError(f"{target}: --format {job.output.format} does not match the suffix")
+    block = block or DEFAULT_BLOCK
     image, _ = open_dask_source(source, block=block)
     if job.input.gray and image.ndim == 3:
         raise ParameterError(f"{source}: --gray is not applied in tiles; convert the image to gray first")
@@ -725,7 +731,7 @@ def filter_file_dask(
             if kind == "zarr":
                 _write_zarr(result, target, client, progress)
             else:
-                _write_tiff(result, target, client, progress)
+                _write_tiff(result, target, client, progress, job.output.compress_level)
         except ConvcliError:
             raise
         except Exception as exc:  # a worker's error (a file it cannot read or write, a lost worker), on one line
@@ -766,42 +772,64 @@ def _blocks_by_row(result: DaskArray) -> list[list[Any]]:
 
 
 def _write_zarr(result: DaskArray, target: Path, client: Client, progress: Progress | None) -> None:
-    """Workers write their blocks into a temporary Zarr store beside ``target``; renamed at the end."""
-    dask, zarr = _optional("dask"), _optional("zarr")
-    as_completed = _optional("distributed").as_completed
+    """Workers write their blocks into a temporary Zarr store beside ``target``; renamed at the end.
+
+    distributed cancels a running task on the scheduler only: the worker finishes it. So a block
+    write holds a lease of a semaphore and writes nothing once the run's stop event is set, and a
+    stopped run sets the event and takes every lease, waiting for the writes under way, before
+    it removes the temporary folder: no write of this run lands after that.
+    """
+    dask, zarr, distributed = _optional("dask"), _optional("zarr"), _optional("distributed")
     temp = _temporary_name(target)
     chunks = tuple(c[0] for c in result.chunks)
+    name = f"convcli-{temp.name}"
+    leases = max(1, sum(client.nthreads().values()))
+    guard = distributed.Semaphore(max_leases=leases, name=name)
+    stop = distributed.Event(name)
     try:
         zarr.create_array(str(temp), shape=result.shape, chunks=chunks, dtype=result.dtype, fill_value=0)
         starts = [np.cumsum((0, *c[:-1])) for c in result.chunks[:2]]
         writes = [
-            dask.delayed(_store_block)(str(temp), block, (int(starts[0][i]), int(starts[1][j])))
+            dask.delayed(_store_block)(str(temp), block, (int(starts[0][i]), int(starts[1][j])), name, leases)
             for i, row in enumerate(_blocks_by_row(result))
             for j, block in enumerate(row)
         ]
         futures = client.compute(writes)
         done = 0
         try:
-            for future in as_completed(futures):
+            for future in distributed.as_completed(futures):
                 future.result()  # raises the block's error here
                 done += 1
                 if progress is not None:
                     progress(done, len(futures))
         except BaseException:
+            stop.set()
             client.cancel(futures)
+            taken = sum(bool(guard.acquire(timeout=STOP_TIMEOUT)) for _ in range(leases))
+            for _ in range(taken):
+                guard.release()
             raise
         _replace(temp, target)
     except BaseException:
         _remove_tree(temp)
         raise
+    finally:
+        stop.clear()  # the scheduler forgets an event that is clear and awaited by nobody
+        guard.close()
 
 
-def _store_block(path: str, block: NDArray[Any], origin: tuple[int, int]) -> None:
-    """Write one output block into the Zarr store at ``path`` (on a worker)."""
-    import zarr
+# How long a stopped run waits for the block writes under way on workers.
+STOP_TIMEOUT = 30.0
 
-    r0, c0 = origin
-    zarr.open_array(path, mode="r+")[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
+
+def _store_block(path: str, block: NDArray[Any], origin: tuple[int, int], name: str, leases: int) -> None:
+    """Write one output block into the Zarr store at ``path`` (on a worker), unless the run stopped."""
+    zarr, distributed = _optional("zarr"), _optional("distributed")
+    with distributed.Semaphore(max_leases=leases, name=name):
+        if distributed.Event(name).is_set():
+            return
+        r0, c0 = origin
+        zarr.open_array(path, mode="r+")[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
 
 
 def _replace(temp: Path, target: Path) -> None:
@@ -815,9 +843,12 @@ def _replace(temp: Path, target: Path) -> None:
         os.replace(temp, target)
 
 
-def _write_tiff(result: DaskArray, target: Path, client: Client, progress: Progress | None) -> None:
+def _write_tiff(
+    result: DaskArray, target: Path, client: Client, progress: Progress | None, compress_level: int | None
+) -> None:
     """Blocks computed on the cluster, a few rows ahead, and written in order by the client."""
-    write_tiff_bands(target, tuple(result.shape), result.dtype, _computed_bands(result, client, progress))
+    bands = _computed_bands(result, client, progress)
+    write_tiff_bands(target, tuple(result.shape), result.dtype, bands, compress_level=compress_level)
 
 
 def _computed_bands(result: DaskArray, client: Client, progress: Progress | None) -> Iterator[NDArray[Any]]:
@@ -850,8 +881,26 @@ def _computed_bands(result: DaskArray, client: Client, progress: Progress | None
         client.cancel([f for futures in pending.values() for f in futures])
 
 
-def write_tiff_bands(target: Path, shape: tuple[int, ...], dtype: np.dtype[Any], bands: Iterator[NDArray[Any]]) -> None:
-    """Write consecutive row bands as a tiled BigTIFF, to a temporary file renamed into place.
+def iter_bands(result: DaskArray, *, scheduler: str = "threads", workers: int | None = None) -> Iterator[NDArray[Any]]:
+    """The rows of blocks of ``result``, computed one after another on one machine (Dask's threaded
+    scheduler, ``workers`` threads), each joined into one band: memory holds one row of blocks
+    and the source rows under it, not the image."""
+    dask = _optional("dask")
+    for row in _blocks_by_row(result):
+        blocks = dask.compute(*row, scheduler=scheduler, num_workers=workers)
+        yield np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+
+
+def write_tiff_bands(
+    target: Path,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    bands: Iterator[NDArray[Any]],
+    *,
+    compress_level: int | None = None,
+) -> None:
+    """Write consecutive row bands as a tiled BigTIFF, to a temporary file renamed into place;
+    deflate-compressed at ``compress_level`` 1..9, as ``--compress-level`` does for TIFF.
 
     Stands for the project's chunked TIFF target: the bands go in order, and nothing is left
     at ``target`` unless every band was written.
@@ -867,7 +916,8 @@ def write_tiff_bands(target: Path, shape: tuple[int, ...], dtype: np.dtype[Any],
                 dtype=dtype,
                 tile=(TIFF_TILE, TIFF_TILE),
                 photometric="rgb" if len(shape) == 3 else "minisblack",
-                compression="zlib",
+                compression="zlib" if compress_level else None,
+                compressionargs={"level": compress_level} if compress_level else None,
             )
         os.replace(temp, target)
     except BaseException:
