@@ -153,17 +153,36 @@ def tiled_tiff(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("suffix", [".tif", ".zarr"])
+@pytest.fixture(scope="module")
+def colour_tiff(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiles") / "colour16.tif"
+    samples = _RNG.integers(0, 65536, (150, 200, 3), dtype=np.uint16)
+    tifffile.imwrite(path, samples, tile=(32, 48), photometric="rgb")
+    return path
+
+
+@pytest.mark.parametrize(
+    "colour, suffix, options",
+    [
+        (False, ".tif", ["-k", "gaussian:sigma=2", "-k", "sobel", "--border", "wrap", "--stride", "2"]),
+        (True, ".zarr", ["-k", "kirsch", "--padding", "valid", "--dilation", "2", "--depth", "16"]),
+    ],
+)
 def test_apply_on_a_cluster_writes_the_in_memory_pixels(
-    capsys: pytest.CaptureFixture[str], scheduler: str, tiled_tiff: Path, tmp_path: Path, suffix: str
+    capsys: pytest.CaptureFixture[str],
+    scheduler: str,
+    tiled_tiff: Path,
+    colour_tiff: Path,
+    tmp_path: Path,
+    colour: bool,
+    suffix: str,
+    options: list[str],
 ) -> None:
-    options = ["-k", "gaussian:sigma=2", "-k", "sobel", "--border", "wrap", "--stride", "2"]
-    code, _, err = main_in_process(capsys, "apply", str(tiled_tiff), *options, "-o", str(tmp_path / "mem.tif"))
+    source = colour_tiff if colour else tiled_tiff
+    code, _, err = main_in_process(capsys, "apply", str(source), *options, "-o", str(tmp_path / "mem.tif"))
     assert code == 0, err
     target = tmp_path / f"out{suffix}"
-    code, _, err = main_in_process(
-        capsys, "apply", str(tiled_tiff), *options, "-o", str(target), "--scheduler", scheduler
-    )
+    code, _, err = main_in_process(capsys, "apply", str(source), *options, "-o", str(target), "--scheduler", scheduler)
     assert code == 0, err
     written = tifffile.imread(target) if suffix == ".tif" else np.asarray(zarr.open_array(str(target), mode="r"))
     assert np.array_equal(written, tifffile.imread(tmp_path / "mem.tif"))

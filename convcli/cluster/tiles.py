@@ -72,9 +72,10 @@ __all__ = [
 
 DASK_INSTALL = "pip install 'convcli[dask]'"
 
-# Input samples of one block, per axis, when the source's own chunks do not say: a 512x512 block
-# of float32 is 1 MiB, large enough that Dask's per-task overhead is small next to its filtering.
-DEFAULT_BLOCK = 512
+# Input samples of one block, per axis, when the source's own chunks do not say: a 1024x1024 block
+# of float32 is 4 MiB, large enough that Dask's per-task overhead is small next to its filtering,
+# and a 40000x40000 image is some 1600 blocks, a graph any scheduler takes.
+DEFAULT_BLOCK = 1024
 
 
 class ClusterRunError(ConvcliError):
@@ -138,13 +139,12 @@ def filter_dask(
         Bad options or kernels (the checks of :func:`~convcli.pipeline.check_job`), or kernels
         that leave a number of channels an image file cannot hold.
     """
-    from convcli.pipeline import _anchored, _check_alpha, check_job
+    # The padding each kernel's anchor asks for, as the in-memory path resolves it (no public name).
+    from convcli.pipeline import _anchored, check_job
 
     job = job or JobOptions()
     resolved = _resolve(kernels)
     check_job(resolved, job)
-    if job.filter.alpha not in ("auto", "carry"):
-        _check_alpha(job.filter.alpha, resolved)
     if image.ndim not in (2, 3) or 0 in image.shape[:2]:
         raise ParameterError(f"{source}: expected an (H, W) or (H, W, C) image, got shape {image.shape}")
     options, output = job.filter, job.output
@@ -628,27 +628,31 @@ def _regular(size: int, chunk: int) -> tuple[int, ...]:
 
 
 def _tiff_layout(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], tuple[int, int]]:
-    """Shape, dtype and tile (or strip) size of a TIFF's first image."""
-    import tifffile
-
+    """Shape, dtype and tile (or strip) size of a TIFF's first image, as its blocks are read."""
+    tifffile = _optional("tifffile")
     with tifffile.TiffFile(path) as tiff:
         page = tiff.pages.first
-        shape = tuple(int(n) for n in page.shape)
-        if page.is_tiled:
-            chunks = (int(page.tilelength), int(page.tilewidth))
-        else:
-            chunks = (int(page.rowsperstrip or shape[0]), shape[1])
-        if page.planarconfig == 2 and len(shape) == 3:  # separate planes: (C, H, W)
+        if page.planarconfig == 2 and page.samplesperpixel > 1:
             raise ValueError("planar (separate) samples are not read in parts; save with contiguous samples")
-        return shape, np.dtype(page.dtype), (min(chunks[0], shape[0]), min(chunks[1], shape[1]))
+        orientation = page.tags.get(274)  # the in-memory path turns such an image upright
+        if orientation is not None and orientation.value not in (1, None):
+            raise ValueError(f"orientation {orientation.value} is not applied in parts; save the image upright")
+    stored = _opened(str(path), "tiff", *_identity(str(path)))
+    rows, cols = (int(c) for c in stored.chunks[:2])
+    return tuple(int(n) for n in stored.shape), np.dtype(stored.dtype), (rows, cols)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """What tells a changed file from the one opened before: its modification time and size."""
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _read_block(path: str, kind: str, block_info: dict[Any, Any] | None = None) -> NDArray[Any]:
     """One block of a source, read by the worker that computes it, on convcli's 0..255 scale."""
     assert block_info is not None
     (r0, r1), (c0, c1) = block_info[None]["array-location"][:2]
-    stat = os.stat(path)
-    return _to_pixels(np.asarray(_opened(path, kind, stat.st_mtime_ns, stat.st_size)[r0:r1, c0:c1]))
+    return _to_pixels(np.asarray(_opened(path, kind, *_identity(path))[r0:r1, c0:c1]))
 
 
 @functools.lru_cache(maxsize=4)
@@ -659,7 +663,7 @@ def _opened(path: str, kind: str, mtime_ns: int, size: int) -> Any:
     if kind == "zarr":
         return zarr.open_array(path, mode="r")
     tifffile = _optional("tifffile")
-    return zarr.open_array(tifffile.imread(path, aszarr=True), mode="r")
+    return zarr.open_array(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
 
 
 def _to_pixels(samples: NDArray[Any]) -> NDArray[Any]:
@@ -701,7 +705,7 @@ def filter_file_dask(
     """
     import time
 
-    from convcli.pipeline import output_path
+    from convcli.pipeline import output_path, same_file
 
     start = time.perf_counter()
     job = job or JobOptions()
@@ -710,6 +714,8 @@ def filter_file_dask(
     kind = _kind(target)
     if kind is None or str(target) == "-":
         raise ParameterError(f"{target}: --scheduler writes tiled TIFF (.tif, .tiff) or Zarr (.zarr) only")
+    if same_file(Path(source), target):
+        raise ParameterError(f"{target}: the output would overwrite the input; choose another -o")
     if job.input.all_frames:
         raise ParameterError("--scheduler filters the first image only; drop --all-frames")
     if job.output.format not in (None, "TIFF") or (kind == "zarr" and job.output.format):
