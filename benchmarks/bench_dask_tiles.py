@@ -6,10 +6,13 @@ Runs, each in its own process, on the same file and the same cores:
   ``dask.array.map_overlap`` on the threaded scheduler, one row of blocks at a time, written as a
   tiled BigTIFF by :func:`convcli.cluster.tiles.write_tiff_bands`);
 * ``in memory``: ``convcli apply IN -k gaussian:sigma=S -o OUT.tif`` (the whole image in memory);
+* ``--scheduler local``: the same command on a Dask ``LocalCluster`` of worker processes started
+  for the run (its start-up included), the client writing the TIFF;
 * ``vips float`` and ``vips integer``: ``vips gaussblur IN OUT S`` with ``--precision float``
   (the same arithmetic) and with vips's default integer arithmetic, where vips is installed.
 
-Peak memory is the maximum resident set size of each process (``wait4``). The tiled output is
+Peak memory is the maximum resident set size of each process (``wait4``; for ``--scheduler
+local``, of the largest of the client and its worker processes). The tiled output is
 checked against the in-memory one, pixel for pixel. Run from the repository root::
 
     python benchmarks/bench_dask_tiles.py [--size 12000] [--sigma 3] [--block 1024] [--threads N]
@@ -122,6 +125,9 @@ def main() -> None:
             ),
         )
     )
+    cluster_out = folder / "cluster.tif"
+    command = [*convcli_command(), "apply", str(source), "-k", f"gaussian:sigma={sigma}", "-o", str(cluster_out)]
+    rows.append(("convcli --scheduler local", *run([*command, "--scheduler", "local", "-q"])))
     vips = shutil.which("vips")
     if vips:
         env = {**os.environ, "VIPS_CONCURRENCY": str(args.threads)}
@@ -131,7 +137,8 @@ def main() -> None:
     import numpy as np
     import tifffile
 
-    same = np.array_equal(tifffile.imread(tiled_out), tifffile.imread(memory_out))
+    memory = tifffile.imread(memory_out)
+    same = np.array_equal(tifffile.imread(tiled_out), memory) and np.array_equal(tifffile.imread(cluster_out), memory)
     print(
         f"{dt.date.today()} {platform.node()} {cpu_model()}, {args.threads} threads; "
         f"{args.size}x{args.size} gray tiled TIFF, gaussian sigma {sigma}, blocks of {args.block}"
@@ -143,7 +150,7 @@ def main() -> None:
     for label, seconds, rss in rows:
         print(f"| {label} | {seconds:.2f} | {rss / 2**20:.0f} | {seconds / base_time:.2f} | {rss / base_rss:.2f} |")
     print()
-    print(f"tiles equal to in memory, pixel for pixel: {same}")
+    print(f"tiles and cluster equal to in memory, pixel for pixel: {same}")
 
 
 if __name__ == "__main__":

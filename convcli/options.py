@@ -372,9 +372,9 @@ class Limits:
 # send work to a Dask cluster (its flag, metavar and help).
 SCHEDULER_OPTION = OptionSpec(
     "Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local (worker processes on this "
-    "machine for the run). apply filters the image in tiles, from a TIFF or Zarr file to a tiled TIFF or "
-    "Zarr (.zarr) output, with the same pixels; workers read and write the paths given. Needs "
-    "pip install 'convcli[dask]'.",
+    "machine for the run). apply filters one TIFF or Zarr image there in tiles, into a tiled TIFF or a "
+    ".zarr output, with the same pixels; batch sends the files to the workers. Workers read and write "
+    "the paths given (a shared filesystem). Needs pip install 'convcli[dask]'.",
     flags=("--scheduler",), metavar="ADDRESS",
 )
 

@@ -96,7 +96,7 @@ def _optional(module: str) -> Any:
     try:
         return import_module(module)
     except ImportError as exc:
-        raise MissingDaskError(f"filtering in tiles needs Dask ({exc.name} is missing): {DASK_INSTALL}") from None
+        raise MissingDaskError(f"filtering in tiles needs {exc.name}, which is not installed: {DASK_INSTALL}") from None
 
 
 def _resolve(kernels: Sequence[Kernel | str] | Kernel | str) -> list[Kernel]:
