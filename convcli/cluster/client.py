@@ -57,5 +57,6 @@ def _connect(address: str, timeout: float) -> Iterator[distributed.Client]:
             try:
                 client = stack.enter_context(distributed.Client(text, timeout=timeout))
             except (OSError, TimeoutError, ValueError) as exc:
-                raise SchedulerError(f"no Dask scheduler answers at {address} within {timeout:g} s ({exc})") from None
+                cause = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever distributed says
+                raise SchedulerError(f"no Dask scheduler answers at {address} within {timeout:g} s ({cause})") from None
         yield client

@@ -815,13 +815,15 @@ def _write_zarr(result: DaskArray, target: Path, client: Client, progress: Progr
             for _ in range(taken):
                 guard.release()
             raise
+        # Every write has finished: no worker holds a lease. (A stopped run leaves the semaphore to
+        # the scheduler: a writer that started after the stop may still hold a lease, for no write.)
+        guard.close()
         _replace(temp, target)
     except BaseException:
         _remove_tree(temp)
         raise
     finally:
         stop.clear()  # the scheduler forgets an event that is clear and awaited by nobody
-        guard.close()
 
 
 # How long a stopped run waits for the block writes under way on workers.
