@@ -700,8 +700,8 @@ def filter_file_dask(
     Raises
     ------
     ParameterError
-        Options the tiles cannot honour (``--gray`` on colour, ``--all-frames``, ``--in-place``),
-        a source or target that is no TIFF or Zarr, or the checks of the in-memory path.
+        Options the tiles cannot honour (``--gray`` on colour, ``--all-frames``), an output that would
+        overwrite the input, a source or target that is no TIFF or Zarr, or the in-memory path's checks.
     """
     import time
 
