@@ -368,6 +368,17 @@ class Limits:
     )
 
 
+# Not a job option: where a command runs its work. Declared here once for every command that can
+# send work to a Dask cluster (its flag, metavar and help).
+SCHEDULER_OPTION = OptionSpec(
+    "Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local (worker processes on this "
+    "machine for the run). apply filters one TIFF or Zarr image there in tiles, into a tiled TIFF or a "
+    ".zarr output, with the same pixels; batch sends the files to the workers. Workers read and write "
+    "the paths given (a shared filesystem). Needs pip install 'convcli[dask]'.",
+    flags=("--scheduler",), metavar="ADDRESS",
+)
+
+
 # The groups of a job, with the attribute of JobOptions that holds each and its help panel.
 OPTION_GROUPS: tuple[tuple[str, type, str], ...] = (
     ("filter", FilterOptions, "Filtering"),

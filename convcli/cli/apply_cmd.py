@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +13,7 @@ from convcli.cli import error_line, warning_line
 from convcli.cli.params import (
     KernelOpt,
     QuietOpt,
+    SchedulerOpt,
     load_kernels,
     output_format,
     warn_ignored_encoder_options,
@@ -20,6 +22,9 @@ from convcli.cli.params import (
 from convcli.errors import ConvcliError, ExitCode, ParameterError
 from convcli.options import JobOptions
 from convcli.text import printable
+
+if TYPE_CHECKING:
+    from convcli.kernels import Kernel
 
 
 @with_job_options
@@ -58,6 +63,7 @@ def apply(
         ),
     ] = False,
     quiet: QuietOpt = False,
+    scheduler: SchedulerOpt = None,
     *,
     job: JobOptions,
 ) -> None:
@@ -81,6 +87,9 @@ def apply(
     from convcli.pipeline import filter_file, output_path
 
     kernels = load_kernels(kernel)
+    if scheduler is not None:
+        _apply_on_cluster(input, output, kernels, job, scheduler, quiet=quiet, refused=(in_place, compare, preview))
+        return
     destination = output if output is not None else ("-" if input == "-" else None)
     if destination == "-" and sys.stdout.isatty():
         raise ParameterError("refusing to write image data to a terminal; redirect standard output or use -o FILE")
@@ -129,6 +138,43 @@ class _BandProgress:
     def stop(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+def _apply_on_cluster(
+    source: str, output: str | None, kernels: list[Kernel], job: JobOptions, scheduler: str, *, quiet: bool,
+    refused: tuple[bool, bool, bool],
+) -> None:
+    """``apply --scheduler``: the image in tiles on a Dask cluster, with a progress bar over blocks."""
+    from convcli.cluster.tiles import filter_file_dask
+
+    for given, flag in zip(refused, ("--in-place", "--compare", "--preview"), strict=True):
+        if given:
+            raise ParameterError(f"{flag} is not available with --scheduler")
+    if "-" in (source, output):
+        raise ParameterError("--scheduler reads and writes files, not standard input or output")
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            bar = stack.enter_context(Progress(
+                TextColumn("[bold]tiles"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            ))
+            task = bar.add_task("tiles", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+        try:
+            result = filter_file_dask(source, output, kernels, job, scheduler=scheduler, progress=progress)
+        except KeyboardInterrupt:
+            stack.close()
+            error_line("interrupted; no output was written")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if not quiet:
+        shape = "x".join(str(n) for n in result.output_shape[1::-1])
+        sys.stderr.write(f"wrote {printable(result.destination)} ({shape}, {result.blocks} tiles, "
+                         f"{result.seconds:.2f} s)\n")
 
 
 def _draw_preview(path: str) -> None:
