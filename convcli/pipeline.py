@@ -107,7 +107,7 @@ def _resolve(kernels: Sequence[Kernel | str] | Kernel | str) -> list[Kernel]:
     return resolved
 
 
-def _anchored(kernel: Kernel, options: FilterOptions) -> tuple[PaddingSpec, tuple[int, int]]:
+def anchored(kernel: Kernel, options: FilterOptions) -> tuple[PaddingSpec, tuple[int, int]]:
     """The padding to use for ``kernel`` and the anchor tap, after ``flip``.
 
     With ``padding="same"`` an explicit anchor becomes an explicit padding quad that puts the
@@ -139,7 +139,7 @@ def apply_kernel(pixels: ArrayLike, kernel: Kernel | str, options: FilterOptions
     if options.linear:
         return apply_kernels(pixels, [kernel], options)
     kwargs = options.convolve_kwargs()
-    kwargs["padding"], _ = _anchored(kernel, options)
+    kwargs["padding"], _ = anchored(kernel, options)
     if kernel.weights is not None:
         result = _apply_mixing(pixels, kernel, kwargs)
     else:
@@ -401,7 +401,7 @@ def render_alpha(
 
     if output.mode in ("clip", "abs") and output.depth == 8 and not _opaque_border(options, premultiplied):
         # As in render: the last step band by band, mapped while each band is in cache.
-        padding, _ = _anchored(last, options)
+        padding, _ = anchored(last, options)
         kwargs = {**options.convolve_kwargs(), "padding": padding}
         both = filter_banded(stacked, last.matrices, combine=last.combine, transform=to_pixels, out_dtype=np.uint8,
                              **kwargs)
@@ -458,7 +458,7 @@ def render(
         return _map_pixels(apply_kernels(pixels, [*head, last], options), output, source)
     values = apply_kernels(pixels, head, options) if head else np.asarray(pixels)
     if last.weights is None:
-        padding, _ = _anchored(last, options)
+        padding, _ = anchored(last, options)
         kernel_offset = np.float32(last.offset)
         kwargs = {**options.convolve_kwargs(), "padding": padding}
 
@@ -522,7 +522,7 @@ def carry_alpha(alpha: AlphaPlane, kernels: Sequence[Kernel], options: FilterOpt
     its anchor, for a kernel that sets one).
     """
     for kernel in kernels:
-        padding, (row, col) = _anchored(kernel, options)
+        padding, (row, col) = anchored(kernel, options)
         geometry = resolve_geometry(alpha.shape, kernel.shape, padding, options.stride, options.dilation)
         if kernel.anchor is None:
             rows, cols = centre_indices(geometry, alpha.shape)
@@ -557,7 +557,7 @@ def default_output_path(source: str | Path, kernels: Sequence[Kernel], fmt: str 
 def _output_shape(shape: tuple[int, int], kernels: Sequence[Kernel], options: FilterOptions) -> tuple[int, int]:
     """The (height, width) the kernels make of an image of ``shape``, known before decoding."""
     for kernel in kernels:
-        padding, _ = _anchored(kernel, options)
+        padding, _ = anchored(kernel, options)
         shape = resolve_geometry(shape, kernel.shape, padding, options.stride, options.dilation).out_shape
     return shape
 

@@ -137,11 +137,11 @@ class _StepRows(_RowMaker):
     """The output rows of one kernel step, computed from the rows of the image before it."""
 
     def __init__(self, before: _RowMaker, kernel: Kernel, options: FilterOptions, threads: int, *, keep: bool) -> None:
-        from convcli.pipeline import _anchored  # the pipeline's own rule for anchors and padding
+        from convcli.pipeline import anchored  # the pipeline's own rule for anchors and padding
 
         super().__init__(keep=keep)
         self.before, self.kernel, self.options, self.threads = before, kernel, options, threads
-        padding, _ = _anchored(kernel, options)
+        padding, _ = anchored(kernel, options)
         self.geometry: Geometry = resolve_geometry(
             (before.height, before.width), kernel.shape, padding, options.stride, options.dilation
         )

@@ -140,7 +140,7 @@ def filter_dask(
         that leave a number of channels an image file cannot hold.
     """
     # The padding each kernel's anchor asks for, as the in-memory path resolves it (no public name).
-    from convcli.pipeline import _anchored, check_job
+    from convcli.pipeline import anchored, check_job
 
     job = job or JobOptions()
     resolved = _resolve(kernels)
@@ -157,7 +157,7 @@ def filter_dask(
     *head, last = resolved
     banded = not linear and last.weights is None and output.mode in ("clip", "abs") and output.depth == 8
     for kernel in head:
-        values = _step(values, kernel, options, _anchored(kernel, options)[0], block=block)
+        values = _step(values, kernel, options, anchored(kernel, options)[0], block=block)
     if banded:
         # render filters the last step band by band, mapping each band as it is computed.
         transform = partial(_offset_and_map, np.float32(last.offset), output)
@@ -165,13 +165,13 @@ def filter_dask(
             values,
             last,
             options,
-            _anchored(last, options)[0],
+            anchored(last, options)[0],
             block=block,
             banded=True,
             transform=transform,
             out_dtype=np.uint8,
         )
-    values = _step(values, last, options, _anchored(last, options)[0], block=block)
+    values = _step(values, last, options, anchored(last, options)[0], block=block)
     if linear:
         values = values.map_blocks(linear_to_srgb, dtype=np.float32)
     return _map_output(values, output, source)
@@ -543,8 +543,6 @@ def _reduce_extremes(output: OutputOptions, pairs: list[NDArray[np.float32]]) ->
 # Suffixes of the sources and targets read and written in parts.
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIX = ".zarr"
-# Side of the tiles of a TIFF target (a multiple of 16, as TIFF requires).
-TIFF_TILE = 256
 # Rows of blocks computed ahead of the one the client writes into a TIFF target.
 ROWS_AHEAD = 2
 
@@ -907,48 +905,14 @@ def write_tiff_bands(
     *,
     compress_level: int | None = None,
 ) -> None:
-    """Write consecutive row bands as a tiled BigTIFF, to a temporary file renamed into place;
-    deflate-compressed at ``compress_level`` 1..9, as ``--compress-level`` does for TIFF.
+    """Write consecutive row bands as a tiled BigTIFF through convcli's chunked TIFF target:
+    deflate-compressed at ``compress_level`` 1..9, as ``--compress-level`` does for TIFF, and
+    nothing left at ``target`` unless every band was written."""
+    from convcli.io.tiled import open_chunked_target
 
-    Stands for the project's chunked TIFF target: the bands go in order, and nothing is left
-    at ``target`` unless every band was written.
-    """
-    import tifffile
-
-    temp = _temporary_name(target)
-    try:
-        with tifffile.TiffWriter(temp, bigtiff=True) as tiff:
-            tiff.write(
-                _tiles(bands, shape, TIFF_TILE),
-                shape=shape,
-                dtype=dtype,
-                tile=(TIFF_TILE, TIFF_TILE),
-                photometric="rgb" if len(shape) == 3 else "minisblack",
-                compression="zlib" if compress_level else None,
-                compressionargs={"level": compress_level} if compress_level else None,
-            )
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-
-
-def _tiles(bands: Iterator[NDArray[Any]], shape: tuple[int, ...], side: int) -> Iterator[NDArray[Any]]:
-    """The tiles of an image given as consecutive bands of rows, row of tiles by row of tiles."""
-    height, width = shape[:2]
-    buffered: list[NDArray[Any]] = []
-    held = 0
-    emitted = 0
-    for band in bands:
-        buffered.append(band)
-        held += band.shape[0]
-        while held >= side or (emitted + held == height and held):
-            rows = np.concatenate(buffered) if len(buffered) > 1 else buffered[0]
-            take = min(side, held)
-            strip, rest = rows[:take], rows[take:]
-            for c0 in range(0, width, side):
-                yield strip[:, c0 : c0 + side]
-            buffered = [rest] if rest.shape[0] else []
-            held -= take
-            emitted += take
+    with open_chunked_target(target, shape, dtype, fmt="TIFF", compress_level=compress_level) as tiff:
+        start = 0
+        for band in bands:
+            tiff.write_rows(start, band)
+            start += band.shape[0]
+        tiff.commit()
