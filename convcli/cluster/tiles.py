@@ -746,27 +746,6 @@ def filter_file_dask(
     )
 
 
-def _temporary_name(target: Path) -> Path:
-    import secrets
-
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a folder written by this module (a Zarr store), files first."""
-    if not path.exists() and not path.is_symlink():
-        return
-    if path.is_file() or path.is_symlink():
-        path.unlink()
-        return
-    for folder, names, files in os.walk(path, topdown=False):
-        for name in files:
-            os.unlink(os.path.join(folder, name))
-        for name in names:
-            os.rmdir(os.path.join(folder, name))
-    os.rmdir(path)
-
-
 def _blocks_by_row(result: DaskArray) -> list[list[Any]]:
     """The Delayed output blocks, a list per row of blocks."""
     grid = result.to_delayed()
@@ -783,8 +762,11 @@ def _write_zarr(result: DaskArray, target: Path, client: Client, progress: Progr
     stopped run sets the event and takes every lease, waiting for the writes under way, before
     it removes the temporary folder: no write of this run lands after that.
     """
+    from convcli.io.atomic import AtomicOutput
+
     dask, zarr, distributed = _optional("dask"), _optional("zarr"), _optional("distributed")
-    temp = _temporary_name(target)
+    output = AtomicOutput(target, folder=True)
+    temp = output.temp
     chunks = tuple(c[0] for c in result.chunks)
     name = f"convcli-{temp.name}"
     leases = max(1, sum(client.nthreads().values()))
@@ -816,9 +798,9 @@ def _write_zarr(result: DaskArray, target: Path, client: Client, progress: Progr
         # Every write has finished: no worker holds a lease. (A stopped run leaves the semaphore to
         # the scheduler: a writer that started after the stop may still hold a lease, for no write.)
         guard.close()
-        _replace(temp, target)
+        output.commit()
     except BaseException:
-        _remove_tree(temp)
+        output.discard()
         raise
     finally:
         stop.clear()  # the scheduler forgets an event that is clear and awaited by nobody
@@ -836,17 +818,6 @@ def _store_block(path: str, block: NDArray[Any], origin: tuple[int, int], name: 
             return
         r0, c0 = origin
         zarr.open_array(path, mode="r+")[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
-
-
-def _replace(temp: Path, target: Path) -> None:
-    """Rename ``temp`` into place; a Zarr store already at ``target`` is moved aside, then removed."""
-    if target.is_dir() and not target.is_symlink():
-        old = _temporary_name(target)
-        os.rename(target, old)
-        os.rename(temp, target)
-        _remove_tree(old)
-    else:
-        os.replace(temp, target)
 
 
 def _write_tiff(
