@@ -209,3 +209,9 @@ def test_a_source_that_cannot_be_read_in_parts_is_refused_before_connecting(
     )
     assert code == 2
     assert err.count("\n") == 1 and "convert it first" in err
+
+
+def test_fft_blocks_follow_the_in_memory_bands_of_a_tall_image() -> None:
+    # Tall enough for render's last step to run in several bands, each with its own FFT tiles.
+    tall = np.random.default_rng(3).integers(0, 256, (2000, 1500), dtype=np.uint8)
+    assert _compare([(tall, (700, 1500), [DENSE], JobOptions.from_values(method="fft", border="wrap"))]) == []

@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from convcli.core import map_to_float32, map_to_uint8, map_to_uint16
-from convcli.core.bands import band_rows, border_index, combine_responses
+from convcli.core.bands import balanced_rows, band_rows, border_index, combine_responses
 from convcli.core.border import resolve_border
 from convcli.core.colour import linear_to_srgb, srgb_to_linear
 from convcli.core.convolve import prepare
@@ -294,7 +294,7 @@ def _step(
         if banded:
             # render's last step: filter_banded's bands, each with FFT tiles planned for its rows;
             # a block holds whole bands and runs them one by one.
-            rows = band_rows(geometry, width, channel_count(shape), len(step.plans))
+            rows = balanced_rows(geometry, band_rows(geometry, width, channel_count(shape), len(step.plans)))
             step = dataclasses.replace(step, band_rows=rows)
         else:
             # convolve's whole-image tiles: blocks start where a tile starts, and keep its tiles.

@@ -44,6 +44,31 @@ def band_rows(geometry: Geometry, width: int, channels: int, matrices: int = 1) 
     return int(min(rows, geometry.out_shape[0]))
 
 
+# Bands are dealt out to threads in contiguous runs, so their count is rounded up to a multiple of
+# this (divisible by 1, 2, 3, 4 and 6 threads): 5 bands on two threads would run 3 against 2.
+# The count does not depend on the thread count, so neither do the results.
+_BAND_MULTIPLE = 12
+
+
+def balanced_rows(geometry: Geometry, rows: int) -> int:
+    """``rows`` per band, lowered so that the bands come in a multiple of :data:`_BAND_MULTIPLE`,
+    unless that would make a band shorter than four times the kernel's reach (its halo of input
+    rows would then cost more than the balance gains).
+
+    >>> from convcli.core.geometry import resolve_geometry
+    >>> balanced_rows(resolve_geometry((1080, 1920), (3, 3), "same", 1, 1), 240)
+    90
+    >>> balanced_rows(resolve_geometry((1080, 1920), (61, 61), "same", 1, 1), 240)
+    240
+    """
+    height = geometry.out_shape[0]
+    bands = -(-height // max(1, rows))
+    balanced = -(-bands // _BAND_MULTIPLE) * _BAND_MULTIPLE
+    even = -(-height // balanced)
+    reach = geometry.dilated_kernel_shape[0] // geometry.stride[0]
+    return even if even >= 4 * reach else rows
+
+
 def iter_bands(
     image: NDArray[Any],
     geometry: Geometry,
@@ -132,7 +157,7 @@ def filter_banded(
     request = prepare(image, matrices, options)
     pixels, kernels, geometry = request.pixels, request.kernels, request.geometry
     channels = channel_count(pixels.shape)
-    rows = rows_per_band or band_rows(geometry, pixels.shape[1], channels, len(kernels))
+    rows = rows_per_band or balanced_rows(geometry, band_rows(geometry, pixels.shape[1], channels, len(kernels)))
     out = np.empty((*geometry.out_shape, *pixels.shape[2:]), dtype=out_dtype)
     integer = integer_plan(request, combine)
     if integer is not None:  # exact integers over strips of the image's own samples
