@@ -269,6 +269,12 @@ class FilterOptions:
         None, "Threads for filtering and PNG and AVIF compression; by default one per CPU (small images use one).",
         kind=int, minimum=1, metavar="N",
     )
+    scheduler: str | None = option(
+        None,
+        "Run on a Dask cluster: tcp://HOST:PORT of a running dask.distributed scheduler, or local to start "
+        "one on this machine for the run (needs convcli[dask]).",
+        kind=str, metavar="ADDRESS",
+    )
     linear: bool = option(
         False,
         "Filter in linear light: decode the sRGB curve before the kernels and encode it after them "
@@ -282,8 +288,8 @@ class FilterOptions:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _AROUND_CONVOLVE}
 
 
-# FilterOptions fields applied by the pipeline around the convolutions, not passed to them.
-_AROUND_CONVOLVE = frozenset({"alpha", "linear"})
+# FilterOptions fields applied by the pipeline around the convolutions (or saying where they run), not passed to them.
+_AROUND_CONVOLVE = frozenset({"alpha", "linear", "scheduler"})
 
 
 @_documented

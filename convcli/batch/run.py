@@ -186,6 +186,12 @@ def filter_batch(
     named = (format_from_name(t.destination, job.output.format) for t in tasks if t.error is None)
     formats = {fmt for fmt in named if fmt is not None}
     check_job(kernels, job, formats)
+    if executor is None and job.filter.scheduler is not None:
+        from convcli.cluster.batch import filter_batch_on_cluster  # imports Dask: only when asked to
+
+        return filter_batch_on_cluster(
+            tasks, kernels, job, jobs=jobs, existing=existing, fail_fast=fail_fast, on_file=on_file
+        )
     if executor is None and jobs > 1 and len(tasks) > 1:
         check_main_guard()
     if jobs > 1 and job.filter.threads is None:
