@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +28,7 @@ pytest.importorskip("distributed")
 
 from distributed import Client, LocalCluster  # after the skip: an optional dependency
 
-from convcli.batch import FileStatus, WorkItem, discover, filter_batch, plan_batch
+from convcli.batch import BatchInterrupted, FileStatus, WorkItem, discover, filter_batch, plan_batch
 from convcli.batch.executors import Outcomes, WorkFunction
 from convcli.cluster import ClusterError, connect
 from convcli.cluster.batch import DaskExecutor
@@ -220,10 +219,9 @@ class DyingExecutor(DaskExecutor):
         return super().run(DieAfterWriting(work, self.victim), items)
 
 
-@pytest.mark.parametrize("existing", ["refuse", "skip"])
-def test_an_output_written_before_its_worker_died_counts_as_written(
-    ready: Cluster, tmp_path: Path, existing: Any
-) -> None:
+def test_an_output_written_before_its_worker_died_counts_as_written(ready: Cluster, tmp_path: Path) -> None:
+    # Without --overwrite or --skip-existing: a second run that took the output for another
+    # run's would fail the file.
     src = photos(tmp_path / "src", 4, 32)
     kernels = [load_kernel("sobel")]
     tasks = plan_batch(discover([src]), tmp_path / "out", kernels)
@@ -231,7 +229,7 @@ def test_an_output_written_before_its_worker_died_counts_as_written(
         tasks,
         kernels,
         JobOptions(),
-        existing=existing,
+        existing="refuse",
         executor=DyingExecutor(ready.client, ready.address, "p02-sobel.png"),
     )
     assert [f.status for f in report.files] == ["ok"] * 4, report.files
@@ -298,7 +296,7 @@ def test_scheduler_local_runs_end_to_end(tmp_path: Path, convcli_exe: list[str])
             "--scheduler",
             "local",
             "--jobs",
-            "2",
+            "1",
             "--report",
             "-",
         ],
@@ -309,7 +307,7 @@ def test_scheduler_local_runs_end_to_end(tmp_path: Path, convcli_exe: list[str])
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["processed"] == 4 and report["jobs"] == 2
+    assert report["processed"] == 4 and report["jobs"] == 1
     # Nothing from distributed's logs: the summary line only.
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("processed 4, skipped 0, failed 0"), lines
@@ -330,3 +328,27 @@ def test_a_batch_without_scheduler_imports_no_dask(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False, env=ENV)
     assert result.stdout.decode().split() == ["0", "[]"], result.stderr
+
+
+def test_an_interrupted_cluster_batch_reports_what_is_on_disk(ready: Cluster, tmp_path: Path) -> None:
+    src = photos(tmp_path / "src", 6, 480)
+    kernels = [load_kernel("gaussian:sigma=8")]
+    tasks = plan_batch(discover([src]), tmp_path / "out", kernels)
+
+    def interrupt(status: FileStatus) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C would, once the first file is known
+
+    with pytest.raises(BatchInterrupted) as caught:
+        filter_batch(
+            tasks,
+            kernels,
+            JobOptions.from_values(method="direct"),
+            on_file=interrupt,
+            executor=DaskExecutor(ready.client, ready.address),
+        )
+    report = caught.value.report
+    written = {Path(f.output).name for f in report.files if f.status == "ok"}
+    assert written == set(outputs(tmp_path / "out"))  # the files running at the stop were finished
+    assert report.count("cancelled") == 6 - len(written) > 0
+    assert leftovers(tmp_path / "out") == []
+    assert not ready.client.processing() or not any(ready.client.processing().values())

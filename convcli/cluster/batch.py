@@ -15,6 +15,7 @@ are removed at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -113,7 +114,7 @@ class DaskExecutor:
                 key, item = next(pending, (None, None))
                 if key is None or item is None:
                     return
-                future = client.submit(run_file, shared, item, stop.name, key=key, pure=False)
+                future = client.submit(run_file, shared, _absolute(item), stop.name, key=key, pure=False)
                 running[future] = item
                 finished.add(future)
 
@@ -140,14 +141,15 @@ class DaskExecutor:
 
     def _stop(self, stop: distributed.Event, running: dict[distributed.Future[Any], WorkItem]) -> None:
         """Tell the tasks not started to do nothing, give those running time to finish, cancel the rest."""
-        from distributed import wait
-
         try:
             stop.set()  # first: a task that starts from now on does nothing
             # Tasks no worker holds yet are cancelled now; those on a worker finish or return at once.
             held = {str(key) for keys in self._client.processing().values() for key in keys}
             self._client.cancel([future for future in running if str(future.key) not in held])
-            wait([future for future in running if str(future.key) in held], timeout=STOP_SECONDS)
+            deadline = time.monotonic() + STOP_SECONDS
+            for future in running:
+                if str(future.key) in held:
+                    future.exception(timeout=max(0.0, deadline - time.monotonic()))
         except Exception:  # a timeout, or the scheduler gone: cancel below
             pass
         try:
@@ -188,7 +190,27 @@ class DaskExecutor:
                 # Run again because its worker died, the task found the output its first run
                 # wrote (no output existed when the run began): it is this run's, and done.
                 status = FileStatus(item.source, item.destination, "ok", seconds=status.seconds)
-        return item.index, status
+        return item.index, _as_given(status, item)
+
+
+def _absolute(item: WorkItem) -> WorkItem:
+    """``item`` with absolute paths: a worker's current folder is not this process's."""
+    return dataclasses.replace(item, source=os.path.abspath(item.source), destination=os.path.abspath(item.destination))
+
+
+def _as_given(status: FileStatus, item: WorkItem) -> FileStatus:
+    """``status`` with the paths as the user gave them, in its fields and messages, as a local batch reports them."""
+    pairs = [(os.path.abspath(item.source), item.source), (os.path.abspath(item.destination), item.destination)]
+
+    def given(text: str) -> str:
+        for absolute, relative in pairs:
+            text = text.replace(absolute, relative)
+        return text
+
+    status.path, status.output = item.source, item.destination
+    status.error = None if status.error is None else given(status.error)
+    status.warnings = [given(w) for w in status.warnings]
+    return status
 
 
 def _failed(item: WorkItem, message: str) -> FileStatus:

@@ -108,23 +108,17 @@ def _local_workers(workers: int | None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-@contextlib.contextmanager
-def _interrupts_blocked_in_new_threads() -> Iterator[None]:
-    """Start a local cluster's threads with SIGINT and SIGHUP blocked.
+def dask_setup(worker: object) -> None:
+    """Preload of a local cluster's workers (distributed calls it as each one starts): leave Ctrl-C
+    and a closed terminal to the convcli process.
 
-    Its worker processes are started from those threads and keep their signal mask, so Ctrl-C
-    in a terminal (sent to every process of the job) reaches the convcli process only, which
-    stops the run and closes the cluster, instead of each worker printing a traceback.
+    A terminal sends SIGINT (and SIGHUP) to every process of the job, the workers included; convcli
+    stops the run and closes the cluster itself, instead of each worker printing a traceback.
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    held = {signal.SIGINT, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -155,19 +149,19 @@ def connect(address: str, *, timeout: float = 5.0, workers: int | None = None) -
     with _distributed_logs_quiet(), contextlib.ExitStack() as stack:
         if address == LOCAL:
             try:
-                with _interrupts_blocked_in_new_threads():
-                    cluster = dist.LocalCluster(
-                        n_workers=_local_workers(workers),
-                        threads_per_worker=1,
-                        processes=True,
-                        host="127.0.0.1",
-                        dashboard_address=None,
-                        # The scheduler serves its health routes over HTTP even without a dashboard,
-                        # on the dashboard's port 8787 unless told: any free port, not a warning
-                        # when another cluster holds that one.
-                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                        silence_logs=logging.CRITICAL,
-                    )
+                cluster = dist.LocalCluster(
+                    n_workers=_local_workers(workers),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    # The scheduler serves its health routes over HTTP even without a dashboard,
+                    # on the dashboard's port 8787 unless told: any free port, not a warning
+                    # when another cluster holds that one.
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                    silence_logs=logging.CRITICAL,
+                    preload=[__name__],  # dask_setup, above
+                )
             except Exception as exc:  # distributed's errors have no common base but Exception
                 cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ClusterError(f"cannot start a local Dask cluster: {cause}") from None
