@@ -272,7 +272,7 @@ class FilterOptions:
     scheduler: str | None = option(
         None,
         "Run on a Dask cluster: tcp://HOST:PORT of a running dask.distributed scheduler, or local to start "
-        "one on this machine for the run (needs convcli[dask]).",
+        "one on this machine for the run (needs the extra named dask).",
         kind=str, metavar="ADDRESS",
     )
     linear: bool = option(

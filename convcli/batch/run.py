@@ -156,7 +156,10 @@ def filter_batch(
         Called in this process with each :class:`FileStatus` as it is known, for progress.
     executor
         Where the files are filtered; default: :class:`~convcli.batch.executors.InProcessExecutor`
-        for one job, else :class:`~convcli.batch.executors.LocalPoolExecutor`.
+        for one job, else :class:`~convcli.batch.executors.LocalPoolExecutor`; with
+        ``job.filter.scheduler`` set, the Dask cluster it names
+        (:func:`convcli.cluster.batch.filter_batch_on_cluster`; ``jobs`` is then the number of
+        worker processes of a ``local`` cluster).
 
     Returns
     -------
