@@ -15,8 +15,10 @@ are removed at the end.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -43,6 +45,8 @@ IN_FLIGHT_PER_THREAD = 3
 STOP_SECONDS = 10.0
 # How often the number of worker threads is asked again (workers may join or leave).
 _REFRESH_SECONDS = 1.0
+# How often the client's status is looked at (see _end_if_closed).
+_WATCH_SECONDS = 0.5
 
 
 def run_file(work: WorkFunction, item: WorkItem, stop: str) -> FileStatus | None:
@@ -119,20 +123,34 @@ class DaskExecutor:
                 finished.add(future)
 
         completed = False
+        watched = threading.Event()
+        watch = threading.Thread(target=_end_if_closed, args=(client, finished, watched), daemon=True)
         try:
-            refill()
-            for future in finished:
-                item = running.pop(future)
-                outcome = self._outcome(future, item, lost)
-                future.release()
+            try:
                 refill()
-                if outcome is not None:
-                    yield [outcome]
+                watch.start()
+                for future in finished:
+                    outcome = self._outcome(future, running[future], lost)
+                    del running[future]
+                    future.release()
+                    refill()
+                    if outcome is not None:
+                        yield [outcome]
+                if running:  # the watch ended the iteration: the client closed
+                    raise ConnectionError(f"the client closed ({client.status})")
+            except Exception as exc:  # the scheduler is gone: distributed's errors have no common base
+                cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                message = f"the connection to the Dask scheduler at {self._address} was lost ({cause})"
+                left = [*running.values(), *(item for _, item in pending)]
+                running.clear()
+                yield [(item.index, _failed(item, message)) for item in left]
             completed = True
         finally:
+            watched.set()
             if running and not completed:
                 self._stop(stop, running)
-            shared.release()
+            with contextlib.suppress(Exception):  # the scheduler may be gone
+                shared.release()
             self._note_lost(lost)
             # Only this run's outputs: the tasks its dead workers held, and those not finished.
             mine = [keys[k] for k in lost if k in keys] + list(running.values())
@@ -191,6 +209,16 @@ class DaskExecutor:
                 # wrote (no output existed when the run began): it is this run's, and done.
                 status = FileStatus(item.source, item.destination, "ok", seconds=status.seconds)
         return item.index, _as_given(status, item)
+
+
+def _end_if_closed(client: distributed.Client, finished: distributed.as_completed, done: threading.Event) -> None:
+    """Until ``done``, end the iteration over ``finished`` when ``client`` closes (it does when it
+    cannot reach its scheduler again), which ``as_completed`` would otherwise wait for without end.
+    The client offers no notice of its closing: its status is looked at twice a second."""
+    while not done.wait(_WATCH_SECONDS):
+        if client.status in ("closing", "closed"):
+            finished.clear()
+            return
 
 
 def _absolute(item: WorkItem) -> WorkItem:

@@ -87,8 +87,11 @@ _GREETING_BYTES = 1 << 20
 def _distributed_logs_quiet() -> Iterator[None]:
     """Keep distributed's own log lines (worker restarts, connections closed at shutdown, their
     tracebacks) off the terminal while convcli uses a cluster: convcli reports what matters itself.
-    The loggers' levels are restored afterwards."""
-    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "bokeh")]
+    Every logger of distributed (its configuration gives several their own level) is set to
+    CRITICAL, and restored afterwards."""
+    names = ("distributed", "tornado", "bokeh")
+    known = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in names]
+    loggers = [logging.getLogger(name) for name in {*names, *known}]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
