@@ -132,6 +132,12 @@ def parse_float32(value: float) -> float:
     return number
 
 
+def _parse_scheduler(text: str) -> str:
+    if not text.strip():
+        raise ParameterError("must be tcp://HOST:PORT or local, got an empty address")
+    return text.strip()
+
+
 def _parse_border(text: str) -> str:
     from convcli.core.border import resolve_border
 
@@ -273,7 +279,7 @@ class FilterOptions:
         None,
         "Run on a Dask cluster: tcp://HOST:PORT of a running dask.distributed scheduler, or local to start "
         "one on this machine for the run (needs the extra named dask).",
-        kind=str, metavar="ADDRESS",
+        kind=str, parse=_parse_scheduler, metavar="ADDRESS",
     )
     linear: bool = option(
         False,

@@ -262,7 +262,7 @@ def filter_batch_on_cluster(
     """
     from convcli.batch.executors import check_main_guard
 
-    address = job.filter.scheduler or LOCAL
+    address = job.filter.scheduler or ""
     if address == LOCAL:
         check_main_guard()  # a local cluster's workers import the main script again, as a pool's do
     report: BatchReport | None = None

@@ -56,8 +56,6 @@ def _check_scheduler(address: str, timeout: float) -> None:
     """
     match = _HOST_PORT.fullmatch(address)
     if match is None:
-        if "://" not in address:
-            raise ClusterError(f"--scheduler {address!r} is not an address: give tcp://HOST:PORT, or local")
         return  # another transport (tls://, ucx://): distributed connects and reports
     host, port = match.group(1).strip("[]"), int(match.group(2))
     deadline = time.monotonic() + timeout
@@ -135,7 +133,7 @@ def connect(address: str, *, timeout: float = 5.0, workers: int | None = None) -
         ``local`` to start a ``LocalCluster`` on this machine for the run: worker processes of one
         thread each on 127.0.0.1, no dashboard, closed at the end of the block.
     timeout
-        Seconds to wait for the scheduler (or the local cluster) to answer.
+        Seconds to wait for a running scheduler to answer.
     workers
         Worker processes of a ``local`` cluster; default: one per core. Ignored for an address.
 
@@ -143,11 +141,18 @@ def connect(address: str, *, timeout: float = 5.0, workers: int | None = None) -
     ------
     ClusterError
         Exit status 2: dask or distributed is missing (naming ``pip install 'convcli[dask]'``), or
-        the scheduler cannot be reached within ``timeout`` seconds (naming the address).
+        the scheduler cannot be reached within ``timeout`` seconds (naming the address), or the
+        address is none.
+
+    >>> with connect("photos:gallery"):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    convcli.cluster.client.ClusterError: --scheduler 'photos:gallery' is not an address: give tcp://HOST:PORT, or local
     """
     address = address.strip()
-    if not address:
-        raise ClusterError("--scheduler needs an address: tcp://HOST:PORT, or local")
+    if address != LOCAL and _HOST_PORT.fullmatch(address) is None and "://" not in address:
+        raise ClusterError(f"--scheduler {address!r} is not an address: give tcp://HOST:PORT, or local")
     dist = _import_distributed()
     with _distributed_logs_quiet(), contextlib.ExitStack() as stack:
         if address == LOCAL:
