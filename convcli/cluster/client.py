@@ -100,6 +100,23 @@ def _distributed_logs_quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def _without_malloc_trim() -> Iterator[None]:
+    """While a local cluster starts, leave glibc's trimming of freed memory at its default.
+
+    distributed's nannies give their workers MALLOC_TRIM_THRESHOLD_=65536, which returns every
+    freed image buffer to the system and faults it in again for the next file: convcli's per-file
+    work then runs markedly slower (``benchmarks/bench_cluster_batch.py``). The other variables
+    (one BLAS/OpenMP thread) are kept. Dask's configuration is restored on leaving.
+    """
+    import dask
+
+    key = "distributed.nanny.pre-spawn-environ"
+    environ = {k: v for k, v in (dask.config.get(key, None) or {}).items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({key: environ}):
+        yield
+
+
 def _local_workers(workers: int | None) -> int:
     if workers is not None:
         return max(1, workers)
@@ -157,19 +174,20 @@ def connect(address: str, *, timeout: float = 5.0, workers: int | None = None) -
     with _distributed_logs_quiet(), contextlib.ExitStack() as stack:
         if address == LOCAL:
             try:
-                cluster = dist.LocalCluster(
-                    n_workers=_local_workers(workers),
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    # The scheduler serves its health routes over HTTP even without a dashboard,
-                    # on the dashboard's port 8787 unless told: any free port, not a warning
-                    # when another cluster holds that one.
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.CRITICAL,
-                    preload=[__name__],  # dask_setup, above
-                )
+                with _without_malloc_trim():
+                    cluster = dist.LocalCluster(
+                        n_workers=_local_workers(workers),
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        # The scheduler serves its health routes over HTTP even without a dashboard,
+                        # on the dashboard's port 8787 unless told: any free port, not a warning
+                        # when another cluster holds that one.
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.CRITICAL,
+                        preload=[__name__],  # dask_setup, above
+                    )
             except Exception as exc:  # distributed's errors have no common base but Exception
                 cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ClusterError(f"cannot start a local Dask cluster: {cause}") from None
