@@ -8,7 +8,9 @@ way is the best of ``--repeat`` runs (wall clock, whole command including start-
 * ``--scheduler local --jobs N``: a LocalCluster of ``N`` worker processes started and closed
   by the command;
 * ``--scheduler tcp://...``: a running LocalCluster of ``N`` one-thread worker processes,
-  started once by this script, so that the cluster's start-up is left out.
+  started once by this script, so that the cluster's start-up is left out; its workers, as
+  those of ``--scheduler local``, start without Dask's ``MALLOC_TRIM_THRESHOLD_`` (``--trim``
+  keeps it, to measure what it costs).
 
 Run from the repository root (needs ``pip install '.[dask]'``)::
 
@@ -36,8 +38,10 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200, help="number of photos (default 200)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per way; the best is kept (default 3)")
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)), help="worker processes")
+    parser.add_argument("--trim", action="store_true", help="keep Dask's MALLOC_TRIM_THRESHOLD_ (running cluster)")
     args = parser.parse_args()
 
+    import dask
     from distributed import LocalCluster
 
     import convcli
@@ -58,16 +62,22 @@ def main() -> int:
         rows.append((f"local pool, --jobs {jobs}", best_of(args.repeat, batch, out, env)))
         seconds = best_of(args.repeat, lambda: batch("--scheduler", "local"), out, env)
         rows.append((f"--scheduler local --jobs {jobs} (cluster started by the command)", seconds))
-        with LocalCluster(
-            n_workers=args.jobs,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        ) as cluster:
+        key = "distributed.nanny.pre-spawn-environ"
+        environ = {k: v for k, v in dask.config.get(key).items() if args.trim or k != "MALLOC_TRIM_THRESHOLD_"}
+        with (
+            dask.config.set({key: environ}),
+            LocalCluster(
+                n_workers=args.jobs,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR,
+            ) as cluster,
+        ):
             seconds = best_of(args.repeat, lambda: batch("--scheduler", cluster.scheduler_address), out, env)
-        rows.append((f"--scheduler tcp://... ({args.jobs} running one-thread workers)", seconds))
+        trim = ", MALLOC_TRIM_THRESHOLD_ kept" if args.trim else ""
+        rows.append((f"--scheduler tcp://... ({args.jobs} running one-thread workers{trim})", seconds))
 
     pool = rows[0][1]
     print(f"Date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}  ")
