@@ -354,3 +354,48 @@ def test_an_interrupted_cluster_batch_reports_what_is_on_disk(ready: Cluster, tm
     assert report.count("cancelled") == 6 - len(written) > 0
     assert leftovers(tmp_path / "out") == []
     assert not ready.client.processing() or not any(ready.client.processing().values())
+
+
+def test_a_scheduler_that_dies_mid_batch_fails_the_files_left_without_a_hang(tmp_path: Path) -> None:
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler = subprocess.Popen(
+        [*dask, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], stderr=subprocess.DEVNULL, env=ENV
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny"],
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    try:
+        with Client(address, timeout=20, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=20)
+        src = photos(tmp_path / "src", 6, 480)
+        kernels = [load_kernel("gaussian:sigma=8")]
+        tasks = plan_batch(discover([src]), tmp_path / "out", kernels)
+
+        def kill_the_scheduler(status: FileStatus) -> None:
+            if scheduler.poll() is None:
+                scheduler.kill()  # once the first file is known
+
+        # A short timeout: the client gives up reconnecting after it.
+        with Client(address, timeout=1, set_as_default=False) as client:
+            start = time.monotonic()
+            report = filter_batch(
+                tasks,
+                kernels,
+                JobOptions.from_values(method="direct"),
+                on_file=kill_the_scheduler,
+                executor=DaskExecutor(client, address),
+            )
+            assert time.monotonic() - start < 20
+        failed = [f for f in report.files if f.status == "failed"]
+        assert failed and all(
+            f"the connection to the Dask scheduler at {address} was lost" in (f.error or "") for f in failed
+        )
+        assert report.count("ok") + len(failed) == 6
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait(10)

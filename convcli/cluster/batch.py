@@ -137,7 +137,7 @@ class DaskExecutor:
                     if outcome is not None:
                         yield [outcome]
                 if running:  # the watch ended the iteration: the client closed
-                    raise ConnectionError(f"the client closed ({client.status})")
+                    raise ConnectionError("the client gave up reconnecting")
             except Exception as exc:  # the scheduler is gone: distributed's errors have no common base
                 cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 message = f"the connection to the Dask scheduler at {self._address} was lost ({cause})"
@@ -194,6 +194,9 @@ class DaskExecutor:
             status = future.result()
             if status is None:
                 return None
+        elif future.status == "cancelled" and self._client.status != "running":
+            # The client lost its scheduler (it is reconnecting, or gave up), and with it every task.
+            status = _failed(item, f"the connection to the Dask scheduler at {self._address} was lost")
         elif future.status == "cancelled":
             status = _failed(item, f"its task was cancelled on the cluster at {self._address}")
         else:
