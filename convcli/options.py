@@ -132,6 +132,12 @@ def parse_float32(value: float) -> float:
     return number
 
 
+def _parse_scheduler(text: str) -> str:
+    if not text.strip():
+        raise ParameterError("must be tcp://HOST:PORT or local, got an empty address")
+    return text.strip()
+
+
 def _parse_border(text: str) -> str:
     from convcli.core.border import resolve_border
 
@@ -269,6 +275,14 @@ class FilterOptions:
         None, "Threads for filtering and PNG and AVIF compression; by default one per CPU (small images use one).",
         kind=int, minimum=1, metavar="N",
     )
+    scheduler: str | None = option(
+        None,
+        "Run on a Dask cluster: tcp://HOST:PORT of a running dask.distributed scheduler, or local to start "
+        "one on this machine for the run. apply filters one TIFF or Zarr image there in tiles, into a tiled "
+        "TIFF or a .zarr output; batch sends the files to the workers. Workers read and write the paths "
+        "given (a shared filesystem). Needs the extra named dask.",
+        kind=str, parse=_parse_scheduler, metavar="ADDRESS",
+    )
     linear: bool = option(
         False,
         "Filter in linear light: decode the sRGB curve before the kernels and encode it after them "
@@ -282,8 +296,8 @@ class FilterOptions:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _AROUND_CONVOLVE}
 
 
-# FilterOptions fields applied by the pipeline around the convolutions, not passed to them.
-_AROUND_CONVOLVE = frozenset({"alpha", "linear"})
+# FilterOptions fields applied by the pipeline around the convolutions (or saying where they run), not passed to them.
+_AROUND_CONVOLVE = frozenset({"alpha", "linear", "scheduler"})
 
 
 @_documented
@@ -366,17 +380,6 @@ class Limits:
         "Otherwise the memory available (MemAvailable in /proc/meminfo, or the container's limit).",
         kind=str, parse=parse_size, envvar=MAX_MEMORY_ENV, metavar="SIZE",
     )
-
-
-# Not a job option: where a command runs its work. Declared here once for every command that can
-# send work to a Dask cluster (its flag, metavar and help).
-SCHEDULER_OPTION = OptionSpec(
-    "Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local (worker processes on this "
-    "machine for the run). apply filters one TIFF or Zarr image there in tiles, into a tiled TIFF or a "
-    ".zarr output, with the same pixels; batch sends the files to the workers. Workers read and write "
-    "the paths given (a shared filesystem). Needs pip install 'convcli[dask]'.",
-    flags=("--scheduler",), metavar="ADDRESS",
-)
 
 
 # The groups of a job, with the attribute of JobOptions that holds each and its help panel.

@@ -18,8 +18,8 @@ distributed = pytest.importorskip("distributed")
 tifffile = pytest.importorskip("tifffile")
 zarr = pytest.importorskip("zarr")
 
-from convcli.cluster.client import SchedulerError, connect  # noqa: E402
-from convcli.cluster.tiles import MissingDaskError, filter_dask, filter_file_dask, import_dask_array  # noqa: E402
+from convcli.cluster.client import ClusterError, connect  # noqa: E402
+from convcli.cluster.tiles import filter_dask, filter_file_dask, import_dask_array  # noqa: E402
 from convcli.kernels import Kernel  # noqa: E402
 from convcli.options import JobOptions  # noqa: E402
 from convcli.pipeline import render  # noqa: E402
@@ -124,13 +124,13 @@ def test_importing_tiles_needs_no_dask() -> None:
 
 def test_missing_dask_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "dask.array", None)
-    with pytest.raises(MissingDaskError, match=r"pip install 'convcli\[dask\]'"):
+    with pytest.raises(ClusterError, match=r"pip install 'convcli\[dask\]'"):
         import_dask_array()
 
 
 def test_an_unreachable_scheduler_is_a_usage_error_within_the_timeout() -> None:
     address = "tcp://127.0.0.1:9"
-    with pytest.raises(SchedulerError, match=r"tcp://127\.0\.0\.1:9") as caught, connect(address, timeout=0.5):
+    with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:9") as caught, connect(address, timeout=0.5):
         pass
     assert caught.value.exit_code == 2
 

@@ -156,7 +156,10 @@ def filter_batch(
         Called in this process with each :class:`FileStatus` as it is known, for progress.
     executor
         Where the files are filtered; default: :class:`~convcli.batch.executors.InProcessExecutor`
-        for one job, else :class:`~convcli.batch.executors.LocalPoolExecutor`.
+        for one job, else :class:`~convcli.batch.executors.LocalPoolExecutor`; with
+        ``job.filter.scheduler`` set, the Dask cluster it names
+        (:func:`convcli.cluster.batch.filter_batch_on_cluster`; ``jobs`` is then the number of
+        worker processes of a ``local`` cluster).
 
     Returns
     -------
@@ -186,6 +189,12 @@ def filter_batch(
     named = (format_from_name(t.destination, job.output.format) for t in tasks if t.error is None)
     formats = {fmt for fmt in named if fmt is not None}
     check_job(kernels, job, formats)
+    if executor is None and job.filter.scheduler is not None:
+        from convcli.cluster.batch import filter_batch_on_cluster  # imports Dask: only when asked to
+
+        return filter_batch_on_cluster(
+            tasks, kernels, job, jobs=jobs, existing=existing, fail_fast=fail_fast, on_file=on_file
+        )
     if executor is None and jobs > 1 and len(tasks) > 1:
         check_main_guard()
     if jobs > 1 and job.filter.threads is None:

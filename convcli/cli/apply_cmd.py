@@ -13,7 +13,6 @@ from convcli.cli import error_line, warning_line
 from convcli.cli.params import (
     KernelOpt,
     QuietOpt,
-    SchedulerOpt,
     load_kernels,
     output_format,
     warn_ignored_encoder_options,
@@ -63,7 +62,6 @@ def apply(
         ),
     ] = False,
     quiet: QuietOpt = False,
-    scheduler: SchedulerOpt = None,
     *,
     job: JobOptions,
 ) -> None:
@@ -87,8 +85,9 @@ def apply(
     from convcli.pipeline import filter_file, output_path
 
     kernels = load_kernels(kernel)
-    if scheduler is not None:
-        _apply_on_cluster(input, output, kernels, job, scheduler, quiet=quiet, refused=(in_place, compare, preview))
+    if job.filter.scheduler is not None:
+        refused = (in_place, compare, preview)
+        _apply_on_cluster(input, output, kernels, job, job.filter.scheduler, quiet=quiet, refused=refused)
         return
     destination = output if output is not None else ("-" if input == "-" else None)
     if destination == "-" and sys.stdout.isatty():

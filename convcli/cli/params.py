@@ -21,7 +21,7 @@ from typer.core import TyperCommand
 
 from convcli.cli.completion import complete_kernel
 from convcli.errors import ConvcliError, ParameterError
-from convcli.options import OPTION_GROUPS, SCHEDULER_OPTION, JobOptions, OptionSpec, option_flags, option_spec
+from convcli.options import OPTION_GROUPS, JobOptions, OptionSpec, option_flags, option_spec
 
 if TYPE_CHECKING:
     from convcli.kernels import Kernel
@@ -71,12 +71,6 @@ def _quiet_callback(value: bool) -> bool:
 # The callback runs while options are parsed, so warnings from loading kernels are silenced too.
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print nothing but errors.", callback=_quiet_callback)
-]
-
-
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(*SCHEDULER_OPTION.flags, help=SCHEDULER_OPTION.help, metavar=SCHEDULER_OPTION.metavar),
 ]
 
 

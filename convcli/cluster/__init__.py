@@ -1,6 +1,10 @@
-"""Sending convcli's work to a Dask cluster: images in tiles (:mod:`convcli.cluster.tiles`) and the
-connection to a scheduler (:mod:`convcli.cluster.client`).
+"""Running convcli on a Dask cluster: batches of files (:mod:`convcli.cluster.batch`), images in
+tiles (:mod:`convcli.cluster.tiles`) and the connection to a scheduler (:mod:`convcli.cluster.client`).
 
-Dask, distributed and zarr are optional (``pip install 'convcli[dask]'``) and imported only by the
-functions that need them.
+dask, distributed and zarr are optional (``pip install 'convcli[dask]'``): importing this package
+does not import them; the functions that need them do, and name the extra when they are missing.
 """
+
+from convcli.cluster.client import LOCAL, ClusterError, connect
+
+__all__ = ["LOCAL", "ClusterError", "connect"]

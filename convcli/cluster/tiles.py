@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from convcli.cluster.client import INSTALL_HINT, ClusterError
 from convcli.core import map_to_float32, map_to_uint8, map_to_uint16
 from convcli.core.bands import balanced_rows, band_rows, border_index, combine_responses
 from convcli.core.border import resolve_border
@@ -59,8 +60,6 @@ DaskArray = Any
 Client = Any
 
 __all__ = [
-    "DASK_INSTALL",
-    "MissingDaskError",
     "TiledResult",
     "filter_dask",
     "filter_file_dask",
@@ -70,7 +69,6 @@ __all__ = [
     "write_tiff_bands",
 ]
 
-DASK_INSTALL = "pip install 'convcli[dask]'"
 
 # Input samples of one block, per axis, when the source's own chunks do not say: a 1024x1024 block
 # of float32 is 4 MiB, large enough that Dask's per-task overhead is small next to its filtering,
@@ -80,10 +78,6 @@ DEFAULT_BLOCK = 1024
 
 class ClusterRunError(ConvcliError):
     """The cluster could not finish a job: a worker failed to read, compute or write a block."""
-
-
-class MissingDaskError(ConvcliError):
-    """Dask (or distributed, or zarr) is not installed, and the path taken needs it."""
 
 
 def import_dask_array() -> Any:
@@ -96,7 +90,7 @@ def _optional(module: str) -> Any:
     try:
         return import_module(module)
     except ImportError as exc:
-        raise MissingDaskError(f"filtering in tiles needs {exc.name}, which is not installed: {DASK_INSTALL}") from None
+        raise ClusterError(f"filtering in tiles needs {exc.name}, which is not installed: {INSTALL_HINT}") from None
 
 
 def _resolve(kernels: Sequence[Kernel | str] | Kernel | str) -> list[Kernel]:
@@ -592,7 +586,7 @@ def open_dask_source(source: str | Path, *, block: int | None = None) -> tuple[D
         else:
             shape, dtype, chunks = _tiff_layout(path)
     except ImportError as exc:
-        raise MissingDaskError(f"reading {source} in parts needs {exc.name}: {DASK_INSTALL}") from None
+        raise ClusterError(f"reading {source} in parts needs {exc.name}: {INSTALL_HINT}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         from convcli.errors import ImageError
 
@@ -731,6 +725,9 @@ def filter_file_dask(
             client = stack.enter_context(connect(scheduler))
         else:
             client = scheduler
+        # The run's semaphore and stop event find the scheduler through the current client; connect
+        # does not make its client the process-wide default.
+        stack.enter_context(client.as_current())
         try:
             if kind == "zarr":
                 _write_zarr(result, target, client, progress)
