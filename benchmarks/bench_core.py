@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, parallel_capacity
 from numpy.typing import NDArray
 
 from convcli.core import convolve, resolve_geometry
@@ -281,7 +281,9 @@ def main(argv: list[str] | None = None) -> None:
     image = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
     rows = make_rows([int(v) for v in args.kernels.split(",")])
     load_start, start = os.getloadavg()[0], time.perf_counter()
+    capacity = [parallel_capacity(max(threads))] if max(threads) > 1 else []
     time_rows(image, rows, repeat, threads, args.engines)
+    capacity += [parallel_capacity(max(threads))] if max(threads) > 1 else []
     elapsed = time.perf_counter() - start
     print(f"Date: {datetime.datetime.now().isoformat(timespec='minutes')}, {elapsed:.0f} s  ")
     # Other processes on a shared machine slow everything down; the ratios, measured alternately
@@ -291,6 +293,10 @@ def main(argv: list[str] | None = None) -> None:
     cv2_version = cv2.__version__ if cv2 is not None else "not installed"
     print(f"Python {platform.python_version()}, numpy {np.__version__}, OpenCV {cv2_version}  ")
     print(f"CPU: {cpu_model()}  ")
+    if capacity:
+        # The ceiling of any speed-up column: what the machine gave two busy processes just now.
+        shown = " / ".join(f"{c:.2f}x" for c in capacity)
+        print(f"{max(threads)} processes of pure Python at start/end ran {shown} faster than one  ")
     print(
         f"Image: {width}x{height} RGB uint8 in, float32 out (int16 for OpenCV's 16S calls, uint8 for Pillow)"
         f"; median of {repeat}; ms  "
