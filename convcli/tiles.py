@@ -30,11 +30,13 @@ from numpy.typing import NDArray
 
 from convcli.core import map_to_float32, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.bands import border_index, combine_responses
-from convcli.core.border import resolve_border
+from convcli.core.border import BorderMaps, resolve_border
 from convcli.core.colour import linear_to_srgb, srgb_to_linear
+from convcli.core.convolve import integer_plan, prepare
 from convcli.core.engine import EnginePlan
 from convcli.core.engines import plan_engine
 from convcli.core.geometry import Geometry
+from convcli.core.integer import IntegerPlan
 from convcli.core.threads import resolve_threads, run_bands
 from convcli.core.validate import as_kernel
 from convcli.errors import ConvcliError, LimitError, ParameterError
@@ -72,6 +74,7 @@ class _RowMaker:
     height: int
     width: int
     channels: tuple[int, ...]  # () for gray, (C,) for colour
+    dtype: np.dtype[Any] = np.dtype(np.float32)  # of the rows made
 
     def __init__(self, *, keep: bool = True) -> None:
         self.keep = keep
@@ -106,6 +109,8 @@ class _FileRows(_RowMaker):
         self.height, self.width = source.shape[0], source.shape[1]
         colour = len(source.shape) == 3
         self.channels = (3,) if colour and not gray else ()
+        if source.dtype == np.uint8 and not linear:
+            self.dtype = np.dtype(np.uint8)  # the rows stay bytes (see _make)
 
     def _make(self, start: int, stop: int) -> Rows:
         raw = self.source.read_rows(start, stop)
@@ -153,6 +158,7 @@ class _StepRows(_RowMaker):
         self.fill = np.float32(0.0 if border == "zero" else options.border_value)
         self.plans: list[EnginePlan] = []
         self.weights: list[NDArray[np.float32]] = []
+        self.integer: IntegerPlan | None = None
         # The last step maps its rows to the file's samples on its threads (set by the caller).
         self.transform: Callable[[Rows], NDArray[Any]] | None = None
         self.out_dtype: type = np.float32
@@ -165,6 +171,14 @@ class _StepRows(_RowMaker):
             # Planned once for the whole image, as the in-memory path plans it, then run band by band.
             self.plans = [plan_engine(w, self.geometry, options.method, count) for w in weights]
             self.weights = weights
+            if before.dtype == np.uint8:
+                # The in-memory path filters 8-bit samples with the exact integer engine where it
+                # suits the kernel: so do the bands, from rows padded in bytes.
+                kwargs = {**options.convolve_kwargs(), "padding": padding}
+                shape = (before.height, before.width, *before.channels)
+                dummy = np.broadcast_to(np.zeros((), np.uint8), shape)  # prepare needs no pixels
+                request = prepare(dummy, list(kernel.matrices), kwargs)  # type: ignore[arg-type]
+                self.integer = integer_plan(request, kernel.combine)
         else:
             assert kernel.channels is not None
             produced = kernel.channels[1]
@@ -186,12 +200,14 @@ class _StepRows(_RowMaker):
         blocks = {run: before.rows(*run) for run in runs}
         return np.concatenate([blocks[run] for run in sorted(runs)]), np.searchsorted(wanted, index)
 
-    def _pad(self, source: Rows, positions: NDArray[np.intp] | None, p0: int, q0: int, q1: int) -> Rows:
-        """Padded rows ``q0..q1-1`` in float32, border columns included, from :meth:`_inputs`
+    def _pad(
+        self, source: Rows, positions: NDArray[np.intp] | None, p0: int, q0: int, q1: int, dtype: type = np.float32
+    ) -> Rows:
+        """Padded rows ``q0..q1-1`` in ``dtype``, border columns included, from :meth:`_inputs`
         (made for padded rows from ``p0`` on)."""
         before = self.before
         _, _, left, right = self.geometry.pad
-        band = np.empty((q1 - q0, left + before.width + right, *before.channels), dtype=np.float32)
+        band: NDArray[Any] = np.empty((q1 - q0, left + before.width + right, *before.channels), dtype=dtype)
         rows = source[q0 - p0 : q1 - p0] if positions is None else source[positions[q0 - p0 : q1 - p0]]
         band[:, left : left + before.width] = rows  # one pass: copy and convert to float32
         if left:
@@ -213,13 +229,19 @@ class _StepRows(_RowMaker):
 
         def run(r0: int, r1: int) -> None:
             # Output rows r0..r1-1 of the band, on one thread: padded, filtered, combined, mapped.
-            band = self._pad(source, positions, p0, p0 + r0 * stride, p0 + (r1 - 1) * stride + extent)
-            if self.plans:
+            last_row = p0 + (r1 - 1) * stride + extent
+            if self.integer is not None:  # rows padded in bytes; the engine pads nothing more
+                band = self._pad(source, positions, p0, p0 + r0 * stride, last_row, np.uint8)
+                local = replace(geometry, out_shape=(r1 - r0, geometry.out_shape[1]), pad=(0, 0, 0, 0))
+                result = np.empty((r1 - r0, self.width, *self.channels), np.float32)
+                self.integer.run(band, local, BorderMaps.of(band.shape[:2], (0, 0, 0, 0), "zero"), result)
+            elif self.plans:
+                band = self._pad(source, positions, p0, p0 + r0 * stride, last_row)
                 shape = replace(geometry, out_shape=(r1 - r0, geometry.out_shape[1]))
                 responses = (plan.run(band, shape, threads=1) for plan in self.plans)
                 result = combine_responses(responses, self.kernel.combine, overwrite=True)
             else:
-                result = self._mix(band)
+                result = self._mix(self._pad(source, positions, p0, p0 + r0 * stride, last_row))
             if self.kernel.offset:
                 result += np.float32(self.kernel.offset)
             out[r0:r1] = self.transform(result) if self.transform is not None else result

@@ -211,7 +211,21 @@ def test_a_source_that_cannot_be_read_in_parts_is_refused_before_connecting(
     assert err.count("\n") == 1 and "convert it first" in err
 
 
-def test_fft_blocks_follow_the_in_memory_bands_of_a_tall_image() -> None:
-    # Tall enough for render's last step to run in several bands, each with its own FFT tiles.
+@pytest.mark.parametrize("output", [{"depth": 8}, {"depth": 16}, {"depth": "float"}, {"mode": "normalize"}])
+def test_fft_blocks_follow_the_in_memory_bands_of_a_tall_image(output: dict[str, Any]) -> None:
+    # Tall enough for render's last step to run in several bands, each with its own FFT tiles:
+    # mapped band by band to 8 bits, or (from 8-bit samples) mapped after all the bands.
     tall = np.random.default_rng(3).integers(0, 256, (2000, 1500), dtype=np.uint8)
-    assert _compare([(tall, (700, 1500), [DENSE], JobOptions.from_values(method="fft", border="wrap"))]) == []
+    job = JobOptions.from_values(method="fft", border="wrap", **output)
+    assert _compare([(tall, (700, 1500), [DENSE], job)]) == []
+
+
+def test_integer_kernels_in_blocks_give_the_exact_integer_engines_values() -> None:
+    # 8-bit samples take the exact integer engine in memory; float and 16-bit output would show the
+    # float engines' rounding (a 15x15 box through a BLAS product, Scharr through its SVD factors).
+    cases = [
+        (GRAY, (37, 53), kernels, JobOptions.from_values(border=border, **output))
+        for kernels in (["scharr-x"], ["sobel-5x5"], ["box:size=15"], ["scharr"])
+        for border, output in (("wrap", {"depth": "float"}), ("reflect", {"depth": 16, "stride": 2}))
+    ]
+    assert _compare(cases) == []

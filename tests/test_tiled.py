@@ -314,3 +314,15 @@ def test_progress_bar_on_a_terminal_only_without_quiet(sources: dict[str, Path],
     os.close(slave)
     assert b"filtering in tiles" in seen[0] and b"157/157 rows" in seen[0]
     assert seen[1] == b""
+
+
+@pytest.mark.parametrize("kernels", [["scharr-x"], ["sobel-5x5"], ["box:size=15"], ["scharr"], ["box", "scharr-x"]])
+def test_integer_kernels_in_tiles_give_the_exact_integer_engines_values(
+    sources: dict[str, Path], tmp_path: Path, kernels: list[str]
+) -> None:
+    """In memory, 8-bit samples go through the exact integer engine; the float engines' rounding
+    would show in float and 16-bit output, so the bands take the same engine."""
+    for options in ({"depth": "float"}, {"depth": 16, "stride": 2}):
+        job = JobOptions.from_values(border="wrap", **options)
+        expected = in_memory(sources["gray"], tmp_path / "mem.tif", kernels, job)
+        np.testing.assert_array_equal(tiled(sources["gray"], tmp_path / "t.tif", kernels, job, 5), expected)

@@ -42,14 +42,15 @@ from numpy.typing import NDArray
 from convcli.cluster.client import INSTALL_HINT, ClusterError
 from convcli.core import map_to_float32, map_to_uint8, map_to_uint16
 from convcli.core.bands import balanced_rows, band_rows, border_index, combine_responses
-from convcli.core.border import resolve_border
+from convcli.core.border import BorderMaps, resolve_border
 from convcli.core.colour import linear_to_srgb, srgb_to_linear
-from convcli.core.convolve import prepare
+from convcli.core.convolve import integer_plan, prepare
 from convcli.core.direct import DirectPlan
 from convcli.core.engine import EnginePlan, channel_count
 from convcli.core.engines import plan_engine
 from convcli.core.fft import FftPlan
 from convcli.core.geometry import Geometry
+from convcli.core.integer import IntegerPlan
 from convcli.core.separable import SeparablePlan
 from convcli.errors import ConvcliError, ParameterError
 from convcli.kernels import Kernel, load_kernel
@@ -165,7 +166,11 @@ def filter_dask(
             transform=transform,
             out_dtype=np.uint8,
         )
-    values = _step(values, last, options, anchored(last, options)[0], block=block)
+    # render filters the last step band by band also when its input is still 8- or 16-bit samples
+    # (for the exact integer engine), and maps the bands' float32 afterwards; the FFT then plans its
+    # tiles band by band there too.
+    integer_input = last.weights is None and values.dtype.kind == "u"
+    values = _step(values, last, options, anchored(last, options)[0], block=block, banded=integer_input)
     if linear:
         values = values.map_blocks(linear_to_srgb, dtype=np.float32)
     return _map_output(values, output, source)
@@ -194,20 +199,25 @@ class _StepPlan:
     bias: tuple[float, ...] | None
     produced: int  # output channels of a mixing kernel
     whole_fft_tiles: bool = False  # the FFT runs with the whole image's tiles (not the block's own)
+    integer: IntegerPlan | None = None  # the exact integer engine, where the in-memory path takes it
     band_rows: int | None = None  # output rows of the in-memory path's bands, run one by one in a block
 
 
-def _plan_step(shape: tuple[int, ...], kernel: Kernel, options: FilterOptions, padding: Any) -> _StepPlan:
+def _plan_step(
+    shape: tuple[int, ...], kernel: Kernel, options: FilterOptions, padding: Any, dtype: np.dtype[Any]
+) -> _StepPlan:
     """Plan every engine of one step as :func:`~convcli.core.convolve.convolve` plans it for the whole image."""
     kwargs = {**options.convolve_kwargs(), "padding": padding}
     offset = np.float32(kernel.offset)
     if kernel.weights is None:
         # A broadcast zero stands for the image: prepare checks shapes and options and needs no pixels.
-        dummy = np.broadcast_to(np.zeros((), np.float32), shape)
+        dummy = np.broadcast_to(np.zeros((), dtype), shape)
         request = prepare(dummy, list(kernel.matrices), kwargs)  # type: ignore[arg-type]
         channels = channel_count(shape)
         plans = tuple(plan_engine(k, request.geometry, request.method, channels) for k in request.kernels)
-        return _StepPlan(plans, request.geometry, kernel.combine, offset, None, None, 0)
+        # Where the in-memory path takes the exact integer engine, blocks take it too.
+        exact = integer_plan(request, kernel.combine)
+        return _StepPlan(plans, request.geometry, kernel.combine, offset, None, None, 0, integer=exact)
     assert kernel.channels is not None and kernel.weights is not None
     wanted, produced = kernel.channels
     have = 1 if len(shape) == 2 else shape[2]
@@ -274,7 +284,7 @@ def _step(
     """One kernel (or kernel set, or channel mixer) over the whole Dask array."""
     dask_array = import_dask_array()
     shape = tuple(int(n) for n in values.shape)
-    step = _plan_step(shape, kernel, options, padding)
+    step = _plan_step(shape, kernel, options, padding, np.dtype(values.dtype))
     geometry = step.geometry
     height, width = shape[:2]
     top, bottom, left, right = geometry.pad
@@ -403,7 +413,9 @@ def _filter_block(
             count = min(rows, out_h - first)
             local = dataclasses.replace(step.geometry, out_shape=(count, out_w))
             band = block[first * sr : (first + count - 1) * sr + extent]
-            parts.append(_filter_band(step, transform, band.astype(np.float32, copy=False), local))
+            if step.integer is None:
+                band = band.astype(np.float32, copy=False)
+            parts.append(_filter_band(step, transform, band, local))
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
@@ -415,7 +427,11 @@ def _filter_band(
 ) -> NDArray[Any]:
     """Run every plan of the step over one band of a block and combine, offset or transform."""
     plans = [_for_block(plan, local, step.whole_fft_tiles) for plan in step.plans]
-    if step.mixing is None:
+    if step.integer is not None:  # the block is padded already, in its own samples
+        result = np.empty((*local.out_shape, *pixels.shape[2:]), np.float32)
+        unpadded = dataclasses.replace(local, pad=(0, 0, 0, 0))
+        step.integer.run(pixels, unpadded, BorderMaps.of(pixels.shape[:2], (0, 0, 0, 0), "zero"), result)
+    elif step.mixing is None:
         responses = (plan.run(pixels, local, threads=1) for plan in plans)
         result = combine_responses(responses, step.combine, overwrite=True)
     else:
