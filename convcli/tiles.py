@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from convcli.core import map_to_float32, map_to_uint8, map_to_uint16, resolve_geometry
 from convcli.core.bands import border_index, combine_responses
-from convcli.core.border import BorderMaps, resolve_border
+from convcli.core.border import resolve_border
 from convcli.core.colour import linear_to_srgb, srgb_to_linear
 from convcli.core.convolve import integer_plan, prepare
 from convcli.core.engine import EnginePlan
@@ -232,9 +232,8 @@ class _StepRows(_RowMaker):
             last_row = p0 + (r1 - 1) * stride + extent
             if self.integer is not None:  # rows padded in bytes; the engine pads nothing more
                 band = self._pad(source, positions, p0, p0 + r0 * stride, last_row, np.uint8)
-                local = replace(geometry, out_shape=(r1 - r0, geometry.out_shape[1]), pad=(0, 0, 0, 0))
                 result = np.empty((r1 - r0, self.width, *self.channels), np.float32)
-                self.integer.run(band, local, BorderMaps.of(band.shape[:2], (0, 0, 0, 0), "zero"), result)
+                self.integer.run_padded(band, replace(geometry, out_shape=(r1 - r0, geometry.out_shape[1])), result)
             elif self.plans:
                 band = self._pad(source, positions, p0, p0 + r0 * stride, last_row)
                 shape = replace(geometry, out_shape=(r1 - r0, geometry.out_shape[1]))

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from convcli.cluster.client import INSTALL_HINT, ClusterError
 from convcli.core import map_to_float32, map_to_uint8, map_to_uint16
 from convcli.core.bands import balanced_rows, band_rows, border_index, combine_responses
-from convcli.core.border import BorderMaps, resolve_border
+from convcli.core.border import resolve_border
 from convcli.core.colour import linear_to_srgb, srgb_to_linear
 from convcli.core.convolve import integer_plan, prepare
 from convcli.core.direct import DirectPlan
@@ -429,8 +429,7 @@ def _filter_band(
     plans = [_for_block(plan, local, step.whole_fft_tiles) for plan in step.plans]
     if step.integer is not None:  # the block is padded already, in its own samples
         result = np.empty((*local.out_shape, *pixels.shape[2:]), np.float32)
-        unpadded = dataclasses.replace(local, pad=(0, 0, 0, 0))
-        step.integer.run(pixels, unpadded, BorderMaps.of(pixels.shape[:2], (0, 0, 0, 0), "zero"), result)
+        step.integer.run_padded(pixels, local, result)
     elif step.mixing is None:
         responses = (plan.run(pixels, local, threads=1) for plan in plans)
         result = combine_responses(responses, step.combine, overwrite=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -320,6 +320,12 @@ class IntegerPlan:
             _Strips(self, source, geometry, maps, target, transform, min(step, o1 - o0)).run(o0, o1)
 
         run_bands(band, out_h, threads, self.work(out_h * out_w * channels), align=step)
+
+    def run_padded(self, padded: NDArray[Any], geometry: Geometry, out: Float32Array) -> None:
+        """:meth:`run` on one thread over rows padded already, in the image's own samples: a band of
+        an image filtered in pieces. ``geometry`` is the band's (its ``pad`` is taken as done)."""
+        unpadded = replace(geometry, pad=(0, 0, 0, 0))
+        self.run(padded, unpadded, BorderMaps.of(padded.shape[:2], (0, 0, 0, 0), "zero"), out)
 
     def work(self, samples: int) -> float:
         """The work figure of ``samples`` output samples for :func:`~convcli.core.threads.run_bands`."""
