@@ -723,9 +723,7 @@ def filter_file(
 
         tiled = tiled_destination(source, destination, resolved, job)
         if tiled is not None:
-            done = filter_tiled(source, tiled, resolved, job, exclusive=exclusive, progress=progress)
-            return FileResult(done.source, done.destination, done.input_shape, done.output_shape,
-                              done.bytes_written, done.seconds, {"tiled": done.seconds})
+            return filter_tiled(source, tiled, resolved, job, exclusive=exclusive, progress=progress)
     destination = output_path(source, destination, resolved, output.format)
     # None until the header is read when the name has no suffix: the output takes the input's format,
     # as a file rewritten in place does whatever its suffix (scan.mpo, photo.data).

@@ -21,9 +21,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,9 @@ from convcli.io.tiled import (
 from convcli.kernels import Kernel
 from convcli.memory import estimate_memory, memory_limit
 from convcli.options import FilterOptions, JobOptions
+
+if TYPE_CHECKING:
+    from convcli.pipeline import FileResult
 
 Progress = Callable[[int, int], None]
 Rows = NDArray[Any]  # float32, or a file's bytes, which the step after converts as it copies them
@@ -265,20 +268,6 @@ class _StepRows(_RowMaker):
         return apply_kernel(inner, plain, options)
 
 
-@dataclass
-class TiledResult:
-    """What :func:`filter_tiled` did."""
-
-    source: str
-    destination: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    bands: int
-    rows_per_band: int
-    seconds: float
-    bytes_written: int = 0
-
-
 def _chain(source: ChunkedSource, kernels: Sequence[Kernel], job: JobOptions) -> list[_StepRows]:
     options = job.filter
     threads = resolve_threads(options.threads)
@@ -418,7 +407,7 @@ def filter_tiled(
     exclusive: bool = False,
     rows_per_band: int | None = None,
     progress: Progress | None = None,
-) -> TiledResult:
+) -> FileResult:
     """Filter ``source`` (TIFF, BigTIFF or ``.zarr``) into ``destination`` (``.tif``, ``.png`` or
     ``.zarr``) band by band, within ``job.limits.max_memory`` (default: the memory available).
 
@@ -432,7 +421,7 @@ def filter_tiled(
     ParameterError
         A target format that is not written in parts, or options the tiled path cannot honour.
     """
-    from convcli.pipeline import check_job
+    from convcli.pipeline import FileResult, check_job
 
     job = job or JobOptions()
     start_time = time.perf_counter()
@@ -486,16 +475,9 @@ def filter_tiled(
     written = Path(destination)
     files = written.rglob("*") if written.is_dir() else [written]
     size = sum(path.stat().st_size for path in files if path.is_file())
-    return TiledResult(
-        str(source),
-        str(destination),
-        tuple(chunked.shape),
-        out_shape,
-        len(starts),
-        rows,
-        time.perf_counter() - start_time,
-        size,
-    )
+    seconds = time.perf_counter() - start_time
+    shape = tuple(chunked.shape)
+    return FileResult(str(source), str(destination), shape, out_shape, size, seconds, {"tiled": seconds})
 
 
 def tiled_destination(
