@@ -549,9 +549,6 @@ def _reduce_extremes(output: OutputOptions, pairs: list[NDArray[np.float32]]) ->
 
 # -- files on a cluster -----------------------------------------------------------------------------
 
-# Suffixes of the sources and targets read and written in parts.
-TIFF_SUFFIXES = (".tif", ".tiff")
-ZARR_SUFFIX = ".zarr"
 # Rows of blocks computed ahead of the one the client writes into a TIFF target.
 ROWS_AHEAD = 2
 
@@ -571,8 +568,10 @@ class TiledResult:
 
 
 def _kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    return "tiff" if suffix in TIFF_SUFFIXES else "zarr" if suffix == ZARR_SUFFIX else None
+    """``tiff`` or ``zarr`` for a name the cluster reads or writes in parts, as the chunked I/O names it."""
+    from convcli.io.tiled import chunked_format
+
+    return {"TIFF": "tiff", "ZARR": "zarr"}.get(chunked_format(path) or "")
 
 
 def _cannot_read_in_parts(source: str) -> ParameterError:
